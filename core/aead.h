@@ -34,7 +34,7 @@ int cf_aead_decrypt(uint8_t *m, const uint8_t *c, size_t clen, const uint8_t *ad
 		    const uint8_t key[CF_AEAD_KEY_BYTES]);
 
 /*
- * cf_aead_seal - encrypt with a fresh random nonce; @out must hold @mlen +
+ * cf_aead_seal - encrypt with a fresh random nonce; @out (not overlapping @m) holds @mlen +
  * CF_AEAD_OVERHEAD bytes and receives nonce || ciphertext || tag.
  */
 void cf_aead_seal(uint8_t *out, const uint8_t *m, size_t mlen, const uint8_t *ad,
