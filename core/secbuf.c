@@ -14,15 +14,21 @@ struct cf_secbuf {
 int cf_secbuf_new(struct cf_secbuf **out, size_t len)
 {
 	struct cf_secbuf *b;
+	size_t total;
 
-	if (len > SIZE_MAX - sizeof(*b) - 1)
+	if (len > SIZE_MAX - sizeof(*b) - 32)
 		return -ENOMEM;
-	/* +1 so a zero-length buffer still has a valid data pointer. */
-	b = sodium_malloc(sizeof(*b) + len + 1);
+	/*
+	 * sodium_malloc places the block against a guard page, so its address is only as
+	 * aligned as its size: round up to 16 to keep the header aligned. +1 so a zero-length
+	 * buffer still has a valid data pointer.
+	 */
+	total = (sizeof(*b) + len + 1 + 15) & ~(size_t)15;
+	b = sodium_malloc(total);
 	if (!b)
 		return -ENOMEM;
 	b->len = len;
-	b->cap = len + 1;
+	b->cap = total - sizeof(*b);
 	memset(b->data, 0, b->cap);
 	*out = b;
 	return 0;
@@ -70,10 +76,15 @@ void cf_secbuf_shrink(struct cf_secbuf *b, size_t len)
 
 void *cf_secmem_alloc(size_t len)
 {
-	void *p = sodium_malloc(len ? len : 1);
+	/* Round up to 16: sodium_malloc aligns the block only as far as its size. */
+	size_t total = len ? (len + 15) & ~(size_t)15 : 16;
+	void *p;
 
+	if (len > SIZE_MAX - 16)
+		return NULL;
+	p = sodium_malloc(total);
 	if (p)
-		memset(p, 0, len ? len : 1);
+		memset(p, 0, total);
 	return p;
 }
 

@@ -39,8 +39,8 @@ size_t cf_secbuf_len(const struct cf_secbuf *b);
 void cf_secbuf_shrink(struct cf_secbuf *b, size_t len);
 
 /*
- * cf_secmem_alloc - raw secure memory for fixed-size secret structs (sodium_malloc).
- * Returns NULL when out of memory. Release with cf_secmem_free, which wipes it.
+ * cf_secmem_alloc - raw secure memory for fixed-size secret structs (sodium_malloc),
+ * zero-filled and 16-byte aligned. Returns NULL when out of memory. Release with cf_secmem_free, which wipes it.
  */
 void *cf_secmem_alloc(size_t len);
 
