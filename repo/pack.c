@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: ISC */
+#include "repo/pack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "repo/object.h"
+#include "util/log.h"
+
+static const uint8_t pack_magic[4] = {'C', 'F', 'P', 0x01};
+static const uint8_t trailer_magic[4] = {'C', 'F', 'P', 'T'};
+
+#define COPY_BUF (256u << 10)
+
+struct cf_packw {
+	const struct cf_repokeys *k;
+	uint8_t repo_id[CF_REPO_ID_BYTES];
+	char *spool_dir;
+	int spool;                    /* blobs in arrival order */
+	uint64_t spool_len;
+	struct cf_pack_entry *e;      /* offsets into the spool until finish */
+	size_t n, cap;
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* An anonymous file in @dir: O_TMPFILE where the filesystem has it, else mkstemp+unlink. */
+static int anon_file(const char *dir)
+{
+	char *path = NULL;
+	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd >= 0 ? fd : -errno;
+	if (asprintf(&path, "%s/.cfspool-XXXXXX", dir) < 0)
+		return -ENOMEM;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	free(path);
+	return fd >= 0 ? fd : -errno;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t got = pread(fd, p, len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO;
+		p += got;
+		len -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+int cf_packw_new(struct cf_packw **out, const char *spool_dir, const struct cf_repokeys *k,
+		 const uint8_t repo_id[CF_REPO_ID_BYTES])
+{
+	struct cf_packw *p = calloc(1, sizeof(*p));
+	int fd;
+
+	if (!p)
+		return -ENOMEM;
+	p->spool_dir = strdup(spool_dir);
+	fd = p->spool_dir ? anon_file(spool_dir) : -ENOMEM;
+	if (fd < 0) {
+		cf_log_err("cannot create a spool file in %s: %s", spool_dir, strerror(-fd));
+		free(p->spool_dir);
+		free(p);
+		return fd;
+	}
+	p->spool = fd;
+	p->k = k;
+	memcpy(p->repo_id, repo_id, CF_REPO_ID_BYTES);
+	*out = p;
+	return 0;
+}
+
+void cf_packw_free(struct cf_packw *p)
+{
+	if (!p)
+		return;
+	if (p->spool >= 0)
+		close(p->spool);
+	free(p->e);
+	free(p->spool_dir);
+	free(p);
+}
+
+uint64_t cf_packw_bytes(const struct cf_packw *p)
+{
+	return p->spool_len;
+}
+
+size_t cf_packw_count(const struct cf_packw *p)
+{
+	return p->n;
+}
+
+int cf_packw_add(struct cf_packw *p, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES],
+		 const uint8_t *stored, uint32_t stored_len, uint32_t raw_len)
+{
+	struct cf_pack_entry *e;
+	int r;
+
+	/* room for the header, the table (one entry more) and its framing, and padding */
+	if (p->spool_len + stored_len + (p->n + 1) * CF_PACK_ENTRY_BYTES + 4096 >
+	    CF_PACK_MAX_BYTES / 8 * 7)
+		return CF_E_LIMIT;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 256;
+		e = realloc(p->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		p->e = e;
+		p->cap = cap;
+	}
+	r = write_all(p->spool, stored, stored_len);
+	if (r) {
+		cf_log_err("writing pack spool in %s: %s", p->spool_dir, strerror(-r));
+		return r;
+	}
+	e = &p->e[p->n++];
+	e->type = type;
+	memcpy(e->id, id, CF_BLOB_ID_BYTES);
+	e->offset = (uint32_t)p->spool_len; /* spool offset until finish */
+	e->length = stored_len;
+	e->raw_length = raw_len;
+	p->spool_len += stored_len;
+	return 0;
+}
+
+uint64_t cf_pack_padme(uint64_t len)
+{
+	unsigned e, s;
+	uint64_t mask;
+
+	if (len < 2)
+		return len;
+	e = 63u - (unsigned)__builtin_clzll(len); /* floor(log2 len) */
+	s = 32u - (unsigned)__builtin_clz(e);     /* floor(log2 e) + 1 */
+	if (e <= s)
+		return len;
+	mask = (1ull << (e - s)) - 1;
+	return (len + mask) & ~mask;
+}
+
+int cf_pack_entries_encode(uint8_t **out, size_t *outlen, const struct cf_pack_entry *e,
+			   size_t n)
+{
+	size_t len = 4 + n * CF_PACK_ENTRY_BYTES;
+	uint8_t *buf, *q;
+
+	if (n > UINT32_MAX / CF_PACK_ENTRY_BYTES)
+		return CF_E_LIMIT;
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	put_le32(buf, (uint32_t)n);
+	q = buf + 4;
+	for (size_t i = 0; i < n; i++, q += CF_PACK_ENTRY_BYTES) {
+		q[0] = e[i].type;
+		memcpy(q + 1, e[i].id, CF_BLOB_ID_BYTES);
+		put_le32(q + 33, e[i].offset);
+		put_le32(q + 37, e[i].length);
+		put_le32(q + 41, e[i].raw_length);
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+int cf_pack_entries_decode(const uint8_t *in, size_t len, size_t *used,
+			   struct cf_pack_entry **entries, size_t *n)
+{
+	struct cf_pack_entry *e;
+	const uint8_t *q;
+	uint32_t count;
+
+	if (len < 4)
+		return CF_E_TRUNCATED;
+	count = get_le32(in);
+	if (count > (len - 4) / CF_PACK_ENTRY_BYTES)
+		return CF_E_TRUNCATED;
+	if (!used && len != 4 + (size_t)count * CF_PACK_ENTRY_BYTES)
+		return CF_E_FORMAT;
+	e = malloc(count ? count * sizeof(*e) : 1);
+	if (!e)
+		return -ENOMEM;
+	q = in + 4;
+	for (uint32_t i = 0; i < count; i++, q += CF_PACK_ENTRY_BYTES) {
+		e[i].type = q[0];
+		if (e[i].type < CF_BLOB_DATA || e[i].type > CF_BLOB_CHUNKLIST) {
+			free(e);
+			return CF_E_CORRUPT;
+		}
+		memcpy(e[i].id, q + 1, CF_BLOB_ID_BYTES);
+		e[i].offset = get_le32(q + 33);
+		e[i].length = get_le32(q + 37);
+		e[i].raw_length = get_le32(q + 41);
+	}
+	if (used)
+		*used = 4 + (size_t)count * CF_PACK_ENTRY_BYTES;
+	*entries = e;
+	*n = count;
+	return 0;
+}
+
+/* Copy the blobs from the spool into @fd in the order of @e (already shuffled). */
+static int copy_blobs(struct cf_packw *p, int fd, struct cf_hash *h, uint64_t *pos)
+{
+	uint8_t *buf = malloc(COPY_BUF);
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n && !r; i++) {
+		uint64_t src = p->e[i].offset, left = p->e[i].length;
+		p->e[i].offset = (uint32_t)*pos;
+		while (left && !r) {
+			size_t chunk = left < COPY_BUF ? (size_t)left : COPY_BUF;
+			r = pread_all(p->spool, buf, chunk, src);
+			if (!r)
+				r = write_all(fd, buf, chunk);
+			cf_hash_update(h, buf, chunk);
+			src += chunk;
+			left -= chunk;
+			*pos += chunk;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+static int write_hashed(int fd, struct cf_hash *h, const uint8_t *b, size_t len, uint64_t *pos)
+{
+	cf_hash_update(h, b, len);
+	*pos += len;
+	return write_all(fd, b, len);
+}
+
+int cf_packw_finish(struct cf_packw *p, int *fd_out, uint64_t *size, uint8_t pack_id[32],
+		    struct cf_pack_entry **entries, size_t *n)
+{
+	uint8_t *list = NULL, *plain = NULL, *table = NULL, trailer[8], zeros[4096] = {0};
+	size_t list_len = 0, table_len = 0;
+	struct cf_hash *h = NULL;
+	uint64_t pos = 0, total, pad;
+	int fd = -1, r;
+
+	/* Fisher-Yates with the CSPRNG: blob order reveals nothing about arrival order. */
+	for (size_t i = p->n; i > 1; i--) {
+		size_t j = cf_core_random_uniform((uint32_t)i);
+		struct cf_pack_entry t = p->e[i - 1];
+		p->e[i - 1] = p->e[j];
+		p->e[j] = t;
+	}
+	fd = anon_file(p->spool_dir);
+	if (fd < 0) {
+		r = fd;
+		fd = -1;
+		goto fail;
+	}
+	r = cf_hash_new(&h, 32, NULL);
+	if (r)
+		goto fail;
+	r = write_hashed(fd, h, pack_magic, sizeof(pack_magic), &pos);
+	if (!r)
+		r = copy_blobs(p, fd, h, &pos);
+	if (r)
+		goto fail;
+	/* the table (offsets are final now) as an encrypted object: epoch || entries */
+	r = cf_pack_entries_encode(&list, &list_len, p->e, p->n);
+	if (r)
+		goto fail;
+	plain = malloc(4 + list_len);
+	if (!plain) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	put_le32(plain, cf_repokeys_epoch(p->k));
+	memcpy(plain + 4, list, list_len);
+	r = cf_object_seal(&table, &table_len, p->k, p->repo_id, CF_OBJ_PACK_TABLE, plain,
+			   4 + list_len);
+	if (r)
+		goto fail;
+	total = pos + table_len + CF_PACK_TRAILER_BYTES;
+	for (pad = cf_pack_padme(total) - total; pad && !r;) {
+		size_t c = pad < sizeof(zeros) ? (size_t)pad : sizeof(zeros);
+		r = write_hashed(fd, h, zeros, c, &pos);
+		pad -= c;
+	}
+	put_le32(trailer, (uint32_t)table_len);
+	memcpy(trailer + 4, trailer_magic, 4);
+	if (!r)
+		r = write_hashed(fd, h, table, table_len, &pos);
+	if (!r)
+		r = write_hashed(fd, h, trailer, sizeof(trailer), &pos);
+	if (r)
+		goto fail;
+	cf_hash_final(h, pack_id);
+	*fd_out = fd;
+	*size = pos;
+	*entries = p->e;
+	*n = p->n;
+	p->e = NULL;
+	p->n = p->cap = 0;
+	cf_hash_free(h);
+	free(list);
+	free(plain);
+	free(table);
+	return 0;
+fail:
+	if (r < 0 && r != -ENOMEM)
+		cf_log_err("writing pack in %s: %s", p->spool_dir, strerror(-r));
+	if (fd >= 0)
+		close(fd);
+	cf_hash_free(h);
+	free(list);
+	free(plain);
+	free(table);
+	return r;
+}
+
+int cf_pack_trailer(const uint8_t tail[CF_PACK_TRAILER_BYTES], uint64_t pack_size,
+		    uint32_t *table_len)
+{
+	uint32_t t;
+
+	if (memcmp(tail + 4, trailer_magic, 4) != 0)
+		return CF_E_FORMAT;
+	t = get_le32(tail);
+	if (pack_size > CF_PACK_MAX_BYTES ||
+	    (uint64_t)t + CF_PACK_TRAILER_BYTES + CF_PACK_HEADER_BYTES > pack_size)
+		return CF_E_CORRUPT;
+	*table_len = t;
+	return 0;
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+	const struct cf_pack_entry *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int cf_pack_table_parse(const uint8_t *table, size_t len, uint64_t pack_size,
+			const struct cf_keyring *ring, const uint8_t repo_id[CF_REPO_ID_BYTES],
+			uint32_t *epoch, struct cf_pack_entry **entries, size_t *n)
+{
+	struct cf_pack_entry *e = NULL, *sorted = NULL;
+	uint8_t *plain = NULL, otype;
+	size_t plen = 0, count = 0;
+	uint64_t end, prev_end = CF_PACK_HEADER_BYTES;
+	uint32_t oepoch;
+	int r;
+
+	if (pack_size > CF_PACK_MAX_BYTES || len + CF_PACK_TRAILER_BYTES > pack_size)
+		return CF_E_CORRUPT;
+	end = pack_size - CF_PACK_TRAILER_BYTES - len; /* blobs and padding end here */
+	r = cf_object_peek(table, len, &otype, &oepoch);
+	if (!r)
+		r = cf_object_open(&plain, &plen, ring, repo_id, CF_OBJ_PACK_TABLE, table, len);
+	if (r)
+		return r;
+	r = CF_E_CORRUPT;
+	if (plen < 4 || get_le32(plain) != oepoch)
+		goto fail;
+	r = cf_pack_entries_decode(plain + 4, plen - 4, NULL, &e, &count);
+	if (r)
+		goto fail;
+	sorted = malloc(count ? count * sizeof(*sorted) : 1);
+	if (!sorted) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	memcpy(sorted, e, count * sizeof(*e));
+	qsort(sorted, count, sizeof(*sorted), cmp_offset);
+	r = CF_E_CORRUPT;
+	for (size_t i = 0; i < count; i++) {
+		const struct cf_pack_entry *x = &sorted[i];
+		if (x->offset < prev_end || x->length < CF_BLOB_OVERHEAD ||
+		    (uint64_t)x->offset + x->length > end || x->raw_length > CF_BLOB_MAX_PLAIN)
+			goto fail;
+		prev_end = (uint64_t)x->offset + x->length;
+	}
+	free(sorted);
+	free(plain);
+	*epoch = oepoch;
+	*entries = e;
+	*n = count;
+	return 0;
+fail:
+	free(sorted);
+	free(e);
+	free(plain);
+	return r;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: ISC */
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/hash.h"
+#include "repo/keys.h"
+#include "repo/object.h"
+#include "repo/pack.h"
+#include "tests/lib/check.h"
+
+#define NBLOBS 60
+
+static uint8_t repo_id[32];
+
+static void padme(void)
+{
+	CHECK(cf_pack_padme(0) == 0);
+	CHECK(cf_pack_padme(1) == 1);
+	CHECK(cf_pack_padme(1000) == 1024);  /* E=9, S=4: multiples of 32 */
+	CHECK(cf_pack_padme(1024) == 1024);
+	CHECK(cf_pack_padme(16777217) == 16777216 + 524288); /* E=24, S=5: 2^19 */
+	for (uint64_t l = 2; l < 100000; l += 37) {
+		uint64_t p = cf_pack_padme(l);
+		CHECK(p >= l && p - l <= l / 8 + 1);
+	}
+}
+
+static uint8_t *read_fd(int fd, uint64_t size)
+{
+	uint8_t *b = malloc(size);
+	REQUIRE(b && pread(fd, b, size, 0) == (ssize_t)size);
+	return b;
+}
+
+static void round_trip(const struct cf_keyring *ring, const char *dir)
+{
+	const struct cf_repokeys *k = cf_keyring_current(ring);
+	struct cf_packw *w = NULL;
+	struct cf_pack_entry *e = NULL, *t = NULL;
+	uint8_t *plain[NBLOBS], ids[NBLOBS][32], pid[32], check[32], *pack;
+	uint32_t lens[NBLOBS], table_len = 0, epoch = 0;
+	size_t n = 0, tn = 0;
+	uint64_t size = 0;
+	int fd = -1, moved = 0;
+
+	REQUIRE(cf_packw_new(&w, dir, k, repo_id) == 0);
+	for (int i = 0; i < NBLOBS; i++) {
+		uint8_t *s = NULL;
+		size_t slen = 0;
+		lens[i] = 100 + (uint32_t)cf_core_random_uniform(50000);
+		plain[i] = malloc(lens[i]);
+		REQUIRE(plain[i]);
+		cf_core_random(plain[i], lens[i]);
+		cf_repokeys_blob_id(k, CF_BLOB_DATA, plain[i], lens[i], ids[i]);
+		REQUIRE(cf_blob_seal(&s, &slen, k, repo_id, CF_BLOB_DATA, ids[i], plain[i],
+				     lens[i]) == 0);
+		CHECK_RC(cf_packw_add(w, CF_BLOB_DATA, ids[i], s, (uint32_t)slen, lens[i]), 0);
+		free(s);
+	}
+	CHECK(cf_packw_count(w) == NBLOBS);
+	CHECK_RC(cf_packw_finish(w, &fd, &size, pid, &e, &n), 0);
+	cf_packw_free(w);
+	REQUIRE(fd >= 0 && n == NBLOBS);
+	CHECK(size == cf_pack_padme(size));
+	pack = read_fd(fd, size);
+	close(fd);
+	cf_hash_blake2b(check, 32, NULL, pack, size);
+	CHECK(memcmp(check, pid, 32) == 0);
+	CHECK(memcmp(pack, "CFP\x01", 4) == 0);
+
+	/* self-describing: the table alone tells every blob */
+	CHECK_RC(cf_pack_trailer(pack + size - 8, size, &table_len), 0);
+	CHECK_RC(cf_pack_table_parse(pack + size - 8 - table_len, table_len, size, ring, repo_id,
+				     &epoch, &t, &tn),
+		 0);
+	CHECK(epoch == cf_repokeys_epoch(k) && tn == NBLOBS);
+	for (size_t i = 0; i < tn; i++) {
+		int j = -1;
+		uint8_t *out = NULL;
+		size_t olen = 0;
+		for (int c = 0; c < NBLOBS; c++)
+			if (memcmp(ids[c], t[i].id, 32) == 0)
+				j = c;
+		REQUIRE(j >= 0);
+		if ((size_t)j != i)
+			moved++;
+		CHECK(memcmp(&t[i], &e[i], sizeof(t[i])) == 0);
+		CHECK_RC(cf_blob_open(&out, &olen, k, repo_id, CF_BLOB_DATA, t[i].id,
+				      t[i].raw_length, pack + t[i].offset, t[i].length),
+			 0);
+		CHECK(out && olen == lens[j] && memcmp(out, plain[j], olen) == 0);
+		free(out);
+	}
+	CHECK(moved > NBLOBS / 2); /* shuffled */
+
+	/* a flipped table byte, a bad trailer, a lying size */
+	pack[size - 8 - table_len + 40] ^= 1;
+	CHECK_RC(cf_pack_table_parse(pack + size - 8 - table_len, table_len, size, ring, repo_id,
+				     &epoch, &t, &tn),
+		 CF_E_AUTH);
+	pack[size - 8 - table_len + 40] ^= 1;
+	pack[size - 1] ^= 1;
+	CHECK_RC(cf_pack_trailer(pack + size - 8, size, &table_len), CF_E_FORMAT);
+	pack[size - 1] ^= 1;
+	CHECK_RC(cf_pack_trailer(pack + size - 8, table_len + 8, &table_len), CF_E_CORRUPT);
+	CHECK_RC(cf_pack_table_parse(pack + size - 8 - table_len, table_len, size / 2, ring,
+				     repo_id, &epoch, &t, &tn),
+		 CF_E_CORRUPT);
+	free(pack);
+	free(e);
+	free(t);
+	for (int i = 0; i < NBLOBS; i++)
+		free(plain[i]);
+}
+
+/* Tables that decrypt fine but describe impossible geometry are refused. */
+static void hostile_tables(const struct cf_keyring *ring)
+{
+	const struct cf_repokeys *k = cf_keyring_current(ring);
+	struct cf_pack_entry ents[2] = {{.type = CF_BLOB_DATA, .offset = 4, .length = 100},
+					{.type = CF_BLOB_DATA, .offset = 50, .length = 100}};
+	struct cf_pack_entry *out = NULL;
+	uint8_t *list = NULL, plain[4 + 4 + 2 * CF_PACK_ENTRY_BYTES], *sealed = NULL;
+	size_t llen = 0, slen = 0, n = 0;
+	uint32_t epoch = 0, ep = cf_repokeys_epoch(k);
+
+	REQUIRE(cf_pack_entries_encode(&list, &llen, ents, 2) == 0);
+	memcpy(plain, &ep, 4); /* little-endian host assumed by this test */
+	memcpy(plain + 4, list, llen);
+	REQUIRE(cf_object_seal(&sealed, &slen, k, repo_id, CF_OBJ_PACK_TABLE, plain, 4 + llen) == 0);
+	/* overlapping blobs */
+	CHECK_RC(cf_pack_table_parse(sealed, slen, 100000, ring, repo_id, &epoch, &out, &n),
+		 CF_E_CORRUPT);
+	free(sealed);
+	/* a blob running into the table */
+	ents[1].offset = 104;
+	free(list);
+	REQUIRE(cf_pack_entries_encode(&list, &llen, ents, 2) == 0);
+	memcpy(plain + 4, list, llen);
+	REQUIRE(cf_object_seal(&sealed, &slen, k, repo_id, CF_OBJ_PACK_TABLE, plain, 4 + llen) == 0);
+	CHECK_RC(cf_pack_table_parse(sealed, slen, 104 + 100 + 8 + slen, ring, repo_id, &epoch,
+				     &out, &n),
+		 0);
+	free(out);
+	out = NULL;
+	CHECK_RC(cf_pack_table_parse(sealed, slen, 104 + 99 + 8 + slen, ring, repo_id, &epoch,
+				     &out, &n),
+		 CF_E_CORRUPT);
+	/* an unknown blob type and a count larger than the bytes */
+	list[4] = 9;
+	CHECK_RC(cf_pack_entries_decode(list, llen, NULL, &out, &n), CF_E_CORRUPT);
+	list[4] = CF_BLOB_DATA;
+	list[0] = 3;
+	CHECK_RC(cf_pack_entries_decode(list, llen, NULL, &out, &n), CF_E_TRUNCATED);
+	list[0] = 1;
+	CHECK_RC(cf_pack_entries_decode(list, llen, NULL, &out, &n), CF_E_FORMAT);
+	CHECK(out == NULL);
+	free(list);
+	free(sealed);
+}
+
+int main(void)
+{
+	struct cf_keyring *ring = NULL;
+	uint8_t mk[32];
+	char *dir = check_tmpdir();
+
+	REQUIRE(cf_core_init() == 0);
+	cf_core_random(repo_id, 32);
+	cf_core_random(mk, 32);
+	REQUIRE(cf_keyring_new(&ring) == 0 && cf_keyring_add(ring, 3, mk, 1) == 0);
+	padme();
+	round_trip(ring, dir);
+	hostile_tables(ring);
+	cf_keyring_free(ring);
+	check_rmtree(dir);
+	free(dir);
+	return check_finish();
+}
