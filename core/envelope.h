@@ -27,7 +27,8 @@
  * signed by @sender. On success *@out is a malloc'ed buffer of *@outlen bytes that the
  * caller releases with free(); *@out is set only on success.
  * Returns 0; CF_E_LIMIT for too many recipients, too large a payload or @ad;
- * CF_E_INVAL for n == 0; CF_E_CORRUPT for a recipient key of low order; -ENOMEM.
+ * CF_E_INVAL for n == 0 or a recipient listed twice (same X25519 key); CF_E_CORRUPT for
+ * a recipient key of low order; -ENOMEM.
  */
 int cf_envelope_seal(uint8_t **out, size_t *outlen, const struct cf_identity *sender,
 		     const struct cf_pubid *recipients, size_t n, const void *ad, size_t adlen,

@@ -65,6 +65,8 @@ void cf_identity_public(const struct cf_identity *id, struct cf_pubid *out);
 /*
  * cf_identity_sign - sign @msg under @context (a short NUL-terminated label such as
  * "coffer-manifest-v1"); a signature made under one context never verifies under another.
+ * @context is at most 255 bytes: labels are constants, so a longer one is a programming
+ * error and aborts (cf_pubid_verify returns CF_E_SIGNATURE for it).
  */
 void cf_identity_sign(const struct cf_identity *id, const char *context, const void *msg,
 		      size_t len, uint8_t sig[CF_SIGNATURE_BYTES]);
@@ -104,3 +106,12 @@ void cf_pubid_safety_number(const struct cf_pubid *a, const struct cf_pubid *b,
  */
 int cf_identity_dh(const struct cf_identity *id, uint8_t shared[32],
 		   const uint8_t peer_pk[CF_PUBKEY_BYTES]);
+
+/*
+ * Internal to core (envelope.c): a plain Ed25519 signature over @msg exactly as given
+ * (no context label, no prehash). The caller must domain-separate @msg: it has to begin
+ * with a NUL-terminated domain string of its own (envelopes: "coffer-envelope-v1-sig"),
+ * distinct from "coffer-sig-v1" and "coffer-pubid-v1" used by this file.
+ */
+void cf_identity_sign_raw(const struct cf_identity *id, uint8_t sig[CF_SIGNATURE_BYTES],
+			  const void *msg, size_t len);
