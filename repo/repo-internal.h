@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: ISC */
+#pragma once
+
+/* Internal to repo.c, repo_sync.c and repo_write.c. */
+#include "repo/repo.h"
+
+#include "repo/pack.h"
+
+struct idset {
+	uint8_t (*ids)[CF_BLOB_ID_BYTES + 1]; /* id || type; all-zero slot = empty */
+	size_t n, cap;
+};
+
+struct cf_repo {
+	struct cf_storage *st;
+	struct cf_cache *cache;
+	char *url;
+	char *cache_dir;    /* <base>/<repo id hex> */
+	char *spool_dir;    /* <cache_dir>/spool */
+	uint8_t repo_id[CF_REPO_ID_BYTES];
+	uint8_t cfg_hash[32];
+	int created;
+	uint64_t pack_size;
+
+	struct cf_keyring *ring;
+	const struct cf_identity *me;
+	struct cf_pubid *signers;
+	size_t nsigners;
+
+	/* writer */
+	struct cf_packw *pack;  /* being filled; NULL when none */
+	struct idset inpack;    /* ids of the blobs in @pack (dedup before the cache knows) */
+	struct cf_repo_stats stats;
+};
+
+int cf_repo_idset_add(struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES]);
+int cf_repo_idset_has(const struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES]);
+void cf_repo_idset_clear(struct idset *s);

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: ISC */
+/* The reader half of a repository: cache sync (indexes, adoption) and blob reads. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/encode.h"
+#include "core/error.h"
+#include "repo/index.h"
+#include "repo/object.h"
+#include "repo/pack.h"
+#include "repo/repo-internal.h"
+#include "util/log.h"
+
+#define INDEX_MAX_BYTES (CF_OBJECT_MAX_PLAIN + CF_OBJECT_OVERHEAD)
+
+struct name_list {
+	uint8_t (*ids)[32];
+	uint64_t *sizes;
+	size_t n, cap;
+};
+
+static void name_list_free(struct name_list *l)
+{
+	free(l->ids);
+	free(l->sizes);
+}
+
+/* Collect "folder/.../<hex>" names into ids. */
+static int collect_cb(void *ctx, const char *name, uint64_t size)
+{
+	struct name_list *l = ctx;
+	const char *hex = strrchr(name, '/');
+
+	if (!hex)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		uint8_t(*ids)[32] = realloc(l->ids, cap * 32);
+		uint64_t *sizes;
+		if (!ids)
+			return -ENOMEM;
+		l->ids = ids;
+		sizes = realloc(l->sizes, cap * sizeof(*sizes));
+		if (!sizes)
+			return -ENOMEM;
+		l->sizes = sizes;
+		l->cap = cap;
+	}
+	if (cf_encode_unhex(l->ids[l->n], 32, hex + 1) != 0)
+		return 0; /* storage checks names; be safe anyway */
+	l->sizes[l->n++] = size;
+	return 0;
+}
+
+/* Verify a fetched object's name: its id must be the hash of its bytes. */
+static int check_name(struct cf_repo *r, const char *name, const uint8_t id[32],
+		      const uint8_t *bytes, size_t len)
+{
+	uint8_t h[32];
+
+	cf_object_id(bytes, len, h);
+	if (memcmp(h, id, 32) != 0) {
+		cf_log_err("%s: object %s does not match its name (damaged or swapped)", r->url,
+			   name);
+		return CF_E_CORRUPT;
+	}
+	return 0;
+}
+
+static int load_index(struct cf_repo *r, const uint8_t id[32])
+{
+	char name[CF_STORAGE_NAME_MAX];
+	uint8_t *bytes = NULL, *plain = NULL, type;
+	struct cf_index *ix = NULL;
+	size_t len = 0, plen = 0;
+	uint32_t epoch = 0;
+	int rc;
+
+	cf_repo_object_name(name, "index", id);
+	rc = cf_storage_get_buf(r->st, name, &bytes, &len, INDEX_MAX_BYTES);
+	if (!rc)
+		rc = check_name(r, name, id, bytes, len);
+	if (!rc)
+		rc = cf_object_peek(bytes, len, &type, &epoch);
+	if (!rc && !cf_keyring_get(r->ring, epoch)) {
+		cf_log_warn("%s: skipping %s: this device holds no key for epoch %u", r->url,
+			    name, epoch);
+		goto out;
+	}
+	if (!rc)
+		rc = cf_object_open(&plain, &plen, r->ring, r->repo_id, CF_OBJ_INDEX, bytes, len);
+	if (!rc)
+		rc = cf_index_decode(&ix, plain, plen);
+	if (rc) {
+		cf_log_err("%s: index object %s is damaged: %s", r->url, name, cf_strerror(rc));
+		goto out;
+	}
+	rc = cf_cache_begin(r->cache);
+	if (!rc)
+		rc = cf_cache_add_index(r->cache, id, epoch);
+	for (size_t i = 0; i < ix->npacks && !rc; i++)
+		rc = cf_cache_add_pack(r->cache, ix->packs[i].id, epoch, ix->packs[i].size,
+				       ix->packs[i].e, ix->packs[i].n, id);
+	if (!rc)
+		rc = cf_cache_commit(r->cache);
+out:
+	cf_index_free(ix);
+	free(bytes);
+	free(plain);
+	return rc;
+}
+
+/*
+ * cf_repo_read_pack_table - read a pack's table from storage (trailer, then table) and
+ * check it. Used for adoption, check and cache rebuilds.
+ */
+int cf_repo_read_pack_table(struct cf_repo *r, const uint8_t id[32], uint64_t size,
+			    uint32_t *epoch, struct cf_pack_entry **e, size_t *n);
+
+int cf_repo_read_pack_table(struct cf_repo *r, const uint8_t id[32], uint64_t size,
+			    uint32_t *epoch, struct cf_pack_entry **e, size_t *n)
+{
+	char name[CF_STORAGE_NAME_MAX];
+	uint8_t tail[CF_PACK_TRAILER_BYTES], *table = NULL;
+	uint32_t tlen = 0;
+	int rc;
+
+	cf_repo_object_name(name, "data", id);
+	if (size < CF_PACK_TRAILER_BYTES + CF_PACK_HEADER_BYTES)
+		return CF_E_TRUNCATED;
+	rc = cf_storage_get_range(r->st, name, size - CF_PACK_TRAILER_BYTES,
+				  CF_PACK_TRAILER_BYTES, tail);
+	if (!rc)
+		rc = cf_pack_trailer(tail, size, &tlen);
+	if (rc)
+		return rc;
+	table = malloc(tlen ? tlen : 1);
+	if (!table)
+		return -ENOMEM;
+	rc = cf_storage_get_range(r->st, name, size - CF_PACK_TRAILER_BYTES - tlen, tlen, table);
+	if (!rc)
+		rc = cf_pack_table_parse(table, tlen, size, r->ring, r->repo_id, epoch, e, n);
+	free(table);
+	return rc;
+}
+
+static int adopt_pack(struct cf_repo *r, const uint8_t id[32], uint64_t size)
+{
+	struct cf_pack_entry *e = NULL;
+	uint32_t epoch = 0;
+	size_t n = 0;
+	int rc;
+
+	rc = cf_repo_read_pack_table(r, id, size, &epoch, &e, &n);
+	if (rc == CF_E_NOTFOUND) /* an epoch this device cannot read: not ours to adopt */
+		return 0;
+	if (!rc) {
+		rc = cf_cache_add_pack(r->cache, id, epoch, size, e, n, NULL);
+		if (!rc)
+			cf_log_info("adopted pack %02x%02x%02x%02x… (%zu blobs) left by an"
+				    " interrupted backup",
+				    id[0], id[1], id[2], id[3], n);
+	} else {
+		char hex[CF_HEX_LEN(32)];
+		cf_encode_hex(hex, id, 32);
+		cf_log_warn("%s: pack %s has no readable table (%s): ignored", r->url, hex,
+			    cf_strerror(rc));
+		rc = 0; /* a damaged unreferenced pack must not stop a backup; check reports it */
+	}
+	free(e);
+	return rc;
+}
+
+int cf_repo_sync(struct cf_repo *r)
+{
+	struct name_list idx = {0}, packs = {0};
+	char path[4200];
+	int rc, damaged = 0;
+
+	if (!r->cache) {
+		snprintf(path, sizeof(path), "%s/cache.db", r->cache_dir);
+		rc = cf_cache_open(&r->cache, path, r->repo_id);
+		if (rc)
+			return rc;
+	}
+	if (!r->ring)
+		return CF_E_INVAL;
+	rc = cf_storage_list(r->st, "index/", collect_cb, &idx);
+	for (size_t i = 0; i < idx.n && !rc; i++) {
+		int known = cf_cache_has_index(r->cache, idx.ids[i]);
+		if (known < 0) {
+			rc = known;
+		} else if (!known) {
+			int lr = load_index(r, idx.ids[i]);
+			if (lr == CF_E_CORRUPT || lr == CF_E_AUTH || lr == CF_E_FORMAT ||
+			    lr == CF_E_TRUNCATED || lr == CF_E_VERSION || lr == CF_E_LIMIT)
+				damaged = 1;
+			else
+				rc = lr;
+		}
+	}
+	if (!rc)
+		rc = cf_storage_list(r->st, "data/", collect_cb, &packs);
+	for (size_t i = 0; i < packs.n && !rc; i++) {
+		int known = cf_cache_has_pack(r->cache, packs.ids[i]);
+		if (known < 0)
+			rc = known;
+		else if (!known)
+			rc = adopt_pack(r, packs.ids[i], packs.sizes[i]);
+	}
+	name_list_free(&idx);
+	name_list_free(&packs);
+	if (!rc && damaged)
+		rc = CF_E_CORRUPT;
+	return rc;
+}
+
+int cf_repo_get_blob(struct cf_repo *r, enum cf_blob_type type, const uint8_t id[CF_BLOB_ID_BYTES],
+		     uint8_t **data, size_t *len)
+{
+	const struct cf_repokeys *k;
+	struct cf_blob_loc loc;
+	char name[CF_STORAGE_NAME_MAX];
+	uint8_t *stored = NULL;
+	int rc;
+
+	if (!r->cache || !r->ring)
+		return CF_E_INVAL;
+	rc = cf_cache_find_blob(r->cache, (uint8_t)type, id, &loc);
+	if (rc)
+		return rc;
+	k = cf_keyring_get(r->ring, loc.epoch);
+	if (!k)
+		return CF_E_NOTFOUND;
+	cf_repo_object_name(name, "data", loc.pack);
+	stored = malloc(loc.length ? loc.length : 1);
+	if (!stored)
+		return -ENOMEM;
+	rc = cf_storage_get_range(r->st, name, loc.offset, loc.length, stored);
+	if (!rc)
+		rc = cf_blob_open(data, len, k, r->repo_id, type, id, loc.raw_length, stored,
+				  loc.length);
+	if (rc)
+		cf_log_err("%s: cannot read a blob from %s: %s", r->url, name, cf_strerror(rc));
+	free(stored);
+	return rc;
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: ISC */
+/* The writer half of a repository: dedup, seal, spool packs, upload, index. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "repo/index.h"
+#include "repo/object.h"
+#include "repo/pack.h"
+#include "repo/repo-internal.h"
+#include "util/log.h"
+
+/* Open addressing over the (already uniformly random) ids. */
+static size_t slot_of(const uint8_t *id, size_t cap)
+{
+	uint64_t h;
+
+	memcpy(&h, id, sizeof(h));
+	return (size_t)(h & (cap - 1));
+}
+
+static int slot_empty(const uint8_t *e)
+{
+	return e[CF_BLOB_ID_BYTES] == 0; /* type 0 never occurs */
+}
+
+int cf_repo_idset_has(const struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES])
+{
+	if (!s->cap)
+		return 0;
+	for (size_t i = slot_of(id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+		const uint8_t *e = s->ids[i];
+		if (slot_empty(e))
+			return 0;
+		if (e[CF_BLOB_ID_BYTES] == type && memcmp(e, id, CF_BLOB_ID_BYTES) == 0)
+			return 1;
+	}
+}
+
+int cf_repo_idset_add(struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES])
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		struct idset bigger = {.cap = s->cap ? s->cap * 2 : 1024};
+		bigger.ids = calloc(bigger.cap, sizeof(*bigger.ids));
+		if (!bigger.ids)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++)
+			if (!slot_empty(s->ids[i]))
+				cf_repo_idset_add(&bigger, s->ids[i][CF_BLOB_ID_BYTES], s->ids[i]);
+		free(s->ids);
+		*s = bigger;
+	}
+	for (size_t i = slot_of(id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+		uint8_t *e = s->ids[i];
+		if (!slot_empty(e))
+			continue;
+		memcpy(e, id, CF_BLOB_ID_BYTES);
+		e[CF_BLOB_ID_BYTES] = type;
+		s->n++;
+		return 0;
+	}
+}
+
+void cf_repo_idset_clear(struct idset *s)
+{
+	free(s->ids);
+	memset(s, 0, sizeof(*s));
+}
+
+static int require_keys(struct cf_repo *r)
+{
+	if (!r->ring || !cf_keyring_current(r->ring) || !r->cache) {
+		cf_log_err("%s: no keys or cache loaded (internal order error)", r->url);
+		return CF_E_INVAL;
+	}
+	return 0;
+}
+
+int cf_repo_flush(struct cf_repo *r)
+{
+	struct cf_pack_entry *e = NULL;
+	char name[CF_STORAGE_NAME_MAX];
+	uint8_t pid[32];
+	uint64_t size = 0;
+	size_t n = 0;
+	int fd = -1, rc;
+
+	if (!r->pack || cf_packw_count(r->pack) == 0)
+		return 0;
+	rc = cf_packw_finish(r->pack, &fd, &size, pid, &e, &n);
+	cf_packw_free(r->pack);
+	r->pack = NULL;
+	cf_repo_idset_clear(&r->inpack);
+	if (rc)
+		return rc;
+	cf_repo_object_name(name, "data", pid);
+	rc = cf_storage_put_file(r->st, name, fd, size);
+	if (rc == CF_E_EXISTS)
+		rc = 0; /* same bytes, same name: already there */
+	close(fd);
+	if (!rc)
+		rc = cf_cache_add_pack(r->cache, pid, cf_repokeys_epoch(cf_keyring_current(r->ring)),
+				       size, e, n, NULL);
+	if (!rc) {
+		r->stats.bytes_stored += size;
+		r->stats.packs++;
+	}
+	free(e);
+	return rc;
+}
+
+int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data, size_t len,
+		     uint8_t id[CF_BLOB_ID_BYTES], int *is_new)
+{
+	const struct cf_repokeys *k;
+	struct cf_blob_loc loc;
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	int rc;
+
+	rc = require_keys(r);
+	if (rc)
+		return rc;
+	k = cf_keyring_current(r->ring);
+	cf_repokeys_blob_id(k, type, data, len, id);
+	if (is_new)
+		*is_new = 0;
+	/* Ids are keyed per epoch, so a hit is always a blob of the current epoch. */
+	if (cf_repo_idset_has(&r->inpack, (uint8_t)type, id))
+		goto dup;
+	rc = cf_cache_find_blob(r->cache, (uint8_t)type, id, &loc);
+	if (!rc && loc.epoch == cf_repokeys_epoch(k))
+		goto dup;
+	if (rc && rc != CF_E_NOTFOUND)
+		return rc;
+	rc = cf_blob_seal(&sealed, &slen, k, r->repo_id, type, id, data, len);
+	if (rc)
+		return rc;
+	if (!r->pack) {
+		rc = cf_packw_new(&r->pack, r->spool_dir, k, r->repo_id);
+		if (rc)
+			goto out;
+	}
+	rc = cf_packw_add(r->pack, (uint8_t)type, id, sealed, (uint32_t)slen, (uint32_t)len);
+	if (!rc)
+		rc = cf_repo_idset_add(&r->inpack, (uint8_t)type, id);
+	if (rc)
+		goto out;
+	r->stats.blobs_new++;
+	r->stats.bytes_new += len;
+	if (is_new)
+		*is_new = 1;
+	if (cf_packw_bytes(r->pack) >= r->pack_size)
+		rc = cf_repo_flush(r);
+out:
+	free(sealed);
+	return rc;
+dup:
+	r->stats.blobs_dup++;
+	return 0;
+}
+
+static int collect_unindexed(struct cf_repo *r, struct cf_index *ix)
+{
+	uint8_t(*names)[32] = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = cf_cache_unindexed_packs(r->cache, &names, &n);
+	if (rc)
+		return rc;
+	ix->packs = calloc(n ? n : 1, sizeof(*ix->packs));
+	if (!ix->packs) {
+		free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct cf_index_pack *p = &ix->packs[i];
+		uint32_t epoch = 0;
+		memcpy(p->id, names[i], 32);
+		rc = cf_cache_pack_entries(r->cache, names[i], &epoch, &p->size, &p->e, &p->n);
+		if (!rc)
+			ix->npacks = i + 1;
+	}
+	free(names);
+	return rc;
+}
+
+int cf_repo_commit_index(struct cf_repo *r)
+{
+	struct cf_index ix = {0};
+	char name[CF_STORAGE_NAME_MAX];
+	uint8_t *plain = NULL, *sealed = NULL, iid[32];
+	size_t plen = 0, slen = 0;
+	int rc;
+
+	rc = require_keys(r);
+	if (!rc)
+		rc = cf_repo_flush(r);
+	if (!rc)
+		rc = collect_unindexed(r, &ix);
+	if (rc || ix.npacks == 0)
+		goto out;
+	rc = cf_index_encode(&plain, &plen, &ix);
+	if (!rc)
+		rc = cf_object_seal(&sealed, &slen, cf_keyring_current(r->ring), r->repo_id,
+				    CF_OBJ_INDEX, plain, plen);
+	if (rc)
+		goto out;
+	cf_object_id(sealed, slen, iid);
+	cf_repo_object_name(name, "index", iid);
+	rc = cf_storage_put_buf(r->st, name, sealed, slen);
+	if (rc)
+		goto out;
+	r->stats.bytes_stored += slen;
+	rc = cf_cache_begin(r->cache);
+	if (!rc)
+		rc = cf_cache_add_index(r->cache, iid, cf_repokeys_epoch(cf_keyring_current(r->ring)));
+	for (size_t i = 0; i < ix.npacks && !rc; i++)
+		rc = cf_cache_set_indexed(r->cache, ix.packs[i].id, iid);
+	if (!rc)
+		rc = cf_cache_commit(r->cache);
+out:
+	for (size_t i = 0; i < ix.npacks; i++)
+		free(ix.packs[i].e);
+	free(ix.packs);
+	free(plain);
+	free(sealed);
+	return rc;
+}
