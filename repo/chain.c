@@ -224,7 +224,8 @@ static int walk(const struct node *v, size_t n, struct cf_chain_entry *e, size_t
 		}
 		if (at.m && !at.f) {
 			if (at.m->epoch > epoch_max)
-				return corrupt(bad, epoch_seq, "older key epoch than its predecessor");
+				return corrupt(bad, epoch_seq,
+					       "older key epoch than its predecessor");
 			epoch_max = at.m->epoch;
 			epoch_seq = s;
 		}

@@ -105,7 +105,8 @@ int cf_keyslot_device_create(uint8_t **out, size_t *outlen, const struct cf_iden
 int cf_keyslot_device_open(struct cf_secbuf **mk, uint32_t *epoch, const struct cf_identity *me,
 			   const struct cf_pubid *senders, size_t nsenders,
 			   const uint8_t repo_id[CF_REPO_ID_BYTES],
-			   const uint8_t cfg_hash[CF_CFG_HASH_BYTES], const uint8_t *in, size_t len);
+			   const uint8_t cfg_hash[CF_CFG_HASH_BYTES], const uint8_t *in,
+			   size_t len);
 
 /*
  * cf_keyslot_recovery_create - a recovery-key slot for @mk of @epoch: KEK =

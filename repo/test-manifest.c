@@ -526,6 +526,23 @@ static int mutated(const char *key, const char *value)
 
 static const char hex64[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
+/* A forget body from @tmpl with hex64 in place of each '@', sealed, signed, decoded. */
+static int forget_json(const char *tmpl)
+{
+	char body[512];
+	size_t n = 0;
+
+	for (const char *p = tmpl; *p && n + sizeof(hex64) < sizeof(body); p++) {
+		if (*p == '@') {
+			memcpy(body + n, hex64, sizeof(hex64) - 1);
+			n += sizeof(hex64) - 1;
+		} else {
+			body[n++] = *p;
+		}
+	}
+	return seal_decode(CF_SIGNED_FORGET, body, n);
+}
+
 static void test_hostile_json(void)
 {
 	static const struct {
@@ -583,6 +600,12 @@ static void test_hostile_json(void)
 	CHECK_RC(seal_decode(CF_SIGNED_MANIFEST, sample_json, strlen(sample_json) - 1),
 		 CF_E_CORRUPT);
 	CHECK_RC(seal_decode(CF_SIGNED_MANIFEST, "{\"seq\":1}\0", 10), CF_E_CORRUPT);
+	/* A complete body with one key given twice. */
+	s = malloc(sizeof(sample_json) + 16);
+	REQUIRE(s);
+	snprintf(s, sizeof(sample_json) + 16, "{\"seq\":8,%s", sample_json + 1);
+	CHECK_RC(seal_decode(CF_SIGNED_MANIFEST, s, strlen(s)), CF_E_CORRUPT);
+	free(s);
 	/* A zstd frame: a later format, not read by this build. */
 	CHECK_RC(seal_decode(CF_SIGNED_MANIFEST, "\x28\xb5\x2f\xfd\x00\x00", 6), CF_E_VERSION);
 
@@ -601,24 +624,16 @@ static void test_hostile_json(void)
 	CHECK_RC(mutated("host", s), CF_E_CORRUPT);
 	free(s);
 
-	/* Forget records. */
-	{
-		char body[256];
-
-		snprintf(body, sizeof(body), "{\"seq\":3,\"manifest\":\"%s\",\"prev\":null,\"time\":1}",
-			 hex64);
-		CHECK_RC(seal_decode(CF_SIGNED_FORGET, body, strlen(body)), 0);
-		snprintf(body, sizeof(body), "{\"seq\":0,\"manifest\":\"%s\",\"prev\":null,\"time\":1}",
-			 hex64);
-		CHECK_RC(seal_decode(CF_SIGNED_FORGET, body, strlen(body)), CF_E_CORRUPT);
-		snprintf(body, sizeof(body), "{\"seq\":3,\"manifest\":null,\"prev\":\"%s\",\"time\":1}",
-			 hex64);
-		CHECK_RC(seal_decode(CF_SIGNED_FORGET, body, strlen(body)), CF_E_CORRUPT);
-		snprintf(body, sizeof(body), "{\"seq\":3,\"manifest\":\"%s\",\"time\":1}", hex64);
-		CHECK_RC(seal_decode(CF_SIGNED_FORGET, body, strlen(body)), CF_E_CORRUPT);
-		snprintf(body, sizeof(body), "{\"seq\":3,\"manifest\":\"%s\",\"prev\":null}", hex64);
-		CHECK_RC(seal_decode(CF_SIGNED_FORGET, body, strlen(body)), CF_E_CORRUPT);
-	}
+	/* Forget records ('@': an id). */
+	CHECK_RC(forget_json("{\"seq\":3,\"manifest\":\"@\",\"prev\":null,\"time\":1}"), 0);
+	CHECK_RC(forget_json("{\"seq\":0,\"manifest\":\"@\",\"prev\":null,\"time\":1}"),
+		 CF_E_CORRUPT);
+	CHECK_RC(forget_json("{\"seq\":3,\"manifest\":null,\"prev\":\"@\",\"time\":1}"),
+		 CF_E_CORRUPT);
+	CHECK_RC(forget_json("{\"seq\":3,\"manifest\":\"@\",\"time\":1}"), CF_E_CORRUPT);
+	CHECK_RC(forget_json("{\"seq\":3,\"manifest\":\"@\",\"prev\":null}"), CF_E_CORRUPT);
+	CHECK_RC(forget_json("{\"seq\":3,\"manifest\":\"@\",\"prev\":7,\"time\":1}"),
+		 CF_E_CORRUPT);
 }
 
 /* Lists one entry above their limits (built as text: a few MiB). */
