@@ -185,6 +185,11 @@ static int load_signers(struct cf_repo *r, const struct cf_keyring *ring, const 
 			rc = sr;
 			break;
 		}
+		rc = cf_repo_set_roster(r, e, ro->ids, ro->n);
+		if (rc) {
+			cf_roster_free(ro);
+			break;
+		}
 		struct cf_pubid *nv = realloc(v, (n + ro->n) * sizeof(*nv));
 		if (!nv) {
 			rc = -ENOMEM;

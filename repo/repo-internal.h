@@ -26,6 +26,12 @@ struct cf_repo {
 	const struct cf_identity *me;
 	struct cf_pubid *signers;
 	size_t nsigners;
+	struct repo_roster {
+		uint32_t epoch;
+		struct cf_pubid *ids;
+		size_t n;
+	} *rosters;
+	size_t nrosters;
 
 	/* writer */
 	struct cf_packw *pack;  /* being filled; NULL when none */

@@ -187,6 +187,9 @@ void cf_repo_free(struct cf_repo *r)
 	cf_storage_free(r->st);
 	cf_keyring_free(r->ring);
 	free(r->signers);
+	for (size_t i = 0; i < r->nrosters; i++)
+		free(r->rosters[i].ids);
+	free(r->rosters);
 	free(r->url);
 	free(r->cache_dir);
 	free(r->spool_dir);
@@ -267,4 +270,45 @@ const struct cf_pubid *cf_repo_signers(const struct cf_repo *r, size_t *n)
 void cf_repo_stats(const struct cf_repo *r, struct cf_repo_stats *st)
 {
 	*st = r->stats;
+}
+
+int cf_repo_set_roster(struct cf_repo *r, uint32_t epoch, const struct cf_pubid *ids, size_t n)
+{
+	struct cf_pubid *copy = malloc(n ? n * sizeof(*copy) : 1);
+	struct repo_roster *v;
+	size_t i;
+
+	if (!copy)
+		return -ENOMEM;
+	if (n)
+		memcpy(copy, ids, n * sizeof(*copy));
+	for (i = 0; i < r->nrosters; i++)
+		if (r->rosters[i].epoch == epoch)
+			break;
+	if (i == r->nrosters) {
+		v = realloc(r->rosters, (r->nrosters + 1) * sizeof(*v));
+		if (!v) {
+			free(copy);
+			return -ENOMEM;
+		}
+		r->rosters = v;
+		r->nrosters++;
+	} else {
+		free(r->rosters[i].ids);
+	}
+	r->rosters[i].epoch = epoch;
+	r->rosters[i].ids = copy;
+	r->rosters[i].n = n;
+	return 0;
+}
+
+const struct cf_pubid *cf_repo_roster(const struct cf_repo *r, uint32_t epoch, size_t *n)
+{
+	for (size_t i = 0; i < r->nrosters; i++)
+		if (r->rosters[i].epoch == epoch) {
+			*n = r->rosters[i].n;
+			return r->rosters[i].ids;
+		}
+	*n = 0;
+	return NULL;
 }

@@ -70,6 +70,16 @@ const char *cf_repo_url(const struct cf_repo *r);
  */
 int cf_repo_set_keys(struct cf_repo *r, struct cf_keyring *ring, const struct cf_identity *me,
 		     const struct cf_pubid *signers, size_t nsigners);
+/*
+ * cf_repo_set_roster - the devices trusted to sign objects of @epoch (copied; replaces
+ * an earlier roster of that epoch). Returns 0 or -ENOMEM.
+ */
+int cf_repo_set_roster(struct cf_repo *r, uint32_t epoch, const struct cf_pubid *ids, size_t n);
+/*
+ * cf_repo_roster - the roster of @epoch set by cf_repo_set_roster; NULL (and *@n = 0)
+ * when none: nothing of that epoch is trusted.
+ */
+const struct cf_pubid *cf_repo_roster(const struct cf_repo *r, uint32_t epoch, size_t *n);
 const struct cf_keyring *cf_repo_keyring(const struct cf_repo *r);
 const struct cf_identity *cf_repo_identity(const struct cf_repo *r);
 const struct cf_pubid *cf_repo_signers(const struct cf_repo *r, size_t *n);

@@ -78,7 +78,15 @@ static int load_one(void *ctx, const char *name, uint64_t size)
 		c->err = r;
 		return r; /* storage failure: stop */
 	}
-	signers = cf_repo_signers(c->r, &ns);
+	/* each object is judged by the roster of its own epoch */
+	if (!r) {
+		uint32_t epoch = 0;
+		int pr = c->forget ? cf_forget_peek(bytes, len, &epoch, NULL)
+				   : cf_manifest_peek(bytes, len, &epoch, NULL);
+		signers = pr ? NULL : cf_repo_roster(c->r, epoch, &ns);
+		if (pr)
+			ns = 0;
+	}
 	if (!r && !c->forget) {
 		struct cf_manifest *m = NULL;
 		r = cf_manifest_decode(&m, bytes, len, id, cf_repo_keyring(c->r), cf_repo_id(c->r),
