@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <locale.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,29 @@ int cf_archive_path_check(const char *path, size_t len)
 	return 0;
 }
 
+const char *cf_archive_printable(const char *path, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	if (!path)
+		return "(none)";
+	if (!buf || n < 16)
+		return "(path)";
+	for (; *path && o + 8 < n; path++) {
+		unsigned char c = (unsigned char)*path, d = (unsigned char)path[1];
+
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) ||
+		    (c == 0xc2 && d >= 0x80 && d < 0xa0))
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	if (*path)
+		o += (size_t)snprintf(buf + o, n - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
 /* ---------------------------------------------------------------------------------- */
 /* Header bytes from libarchive                                                        */
 
@@ -120,6 +144,7 @@ int cf_archive_header(const struct cf_archive_entry *e, uint8_t *buf, size_t cap
 	struct archive *a = NULL;
 	locale_t utf8 = (locale_t)0, prev = (locale_t)0;
 	struct cf_archive_entry chk;
+	char shown[256];
 	int r, ret;
 
 	if (!e || !buf || !len || !e->path ||
@@ -180,7 +205,8 @@ int cf_archive_header(const struct cf_archive_entry *e, uint8_t *buf, size_t cap
 	chk.header = buf;
 	chk.header_len = c.len;
 	if (c.len > CF_ARCHIVE_HEADER_MAX || cf_archive_header_check(&chk) != 0) {
-		cf_log_err("libarchive wrote an unexpected tar header for \"%s\"", e->path);
+		cf_log_err("libarchive wrote an unexpected tar header for \"%s\"",
+		           cf_archive_printable(e->path, shown, sizeof(shown)));
 		ret = CF_E_IO;
 		goto fail;
 	}
@@ -189,7 +215,8 @@ int cf_archive_header(const struct cf_archive_entry *e, uint8_t *buf, size_t cap
 	goto fail;
 
 fail_la:
-	cf_log_err("cannot make a tar header for \"%s\": %s", e->path,
+	cf_log_err("cannot make a tar header for \"%s\": %s",
+	           cf_archive_printable(e->path, shown, sizeof(shown)),
 	           a && archive_error_string(a) ? archive_error_string(a) : "libarchive failed");
 fail:
 	/*
