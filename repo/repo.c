@@ -121,8 +121,9 @@ static int load_or_init(struct cf_repo *r, int create)
 		rc = cf_storage_list(r->st, "", is_empty_cb, &empty);
 		if (rc)
 			return rc;
-		if (!empty) {
-			cf_log_err("%s holds objects but no config: refusing to initialise it",
+		if (!empty || !cf_storage_fresh(r->st)) {
+			cf_log_err("%s is not empty and holds no repository: refusing to"
+				   " initialise one there (choose an empty or new location)",
 				   r->url);
 			return CF_E_FORMAT;
 		}

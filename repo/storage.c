@@ -546,3 +546,8 @@ int cf_storage_delete(struct cf_storage *s, const char *name)
 
 	return r ? r : s->ops->del(s, name);
 }
+
+int cf_storage_fresh(const struct cf_storage *s)
+{
+	return s->fresh;
+}

@@ -53,6 +53,12 @@ struct cf_storage;
  */
 int cf_storage_open(struct cf_storage **out, const char *url, int create);
 
+/*
+ * cf_storage_fresh - 1 when @s was opened with create and its location was absent or an
+ * empty folder then (nothing foreign there: safe to initialise a repository), else 0.
+ */
+int cf_storage_fresh(const struct cf_storage *s);
+
 /* cf_storage_free - close a handle and release it. Accepts NULL. */
 void cf_storage_free(struct cf_storage *s);
 

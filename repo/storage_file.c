@@ -580,6 +580,7 @@ int cf_storage_file_open(struct cf_storage **out, const char *path, int create)
 			goto fail_log;
 	}
 	sweep_temps(fs);
+	fs->base.fresh = fresh;
 	*out = &fs->base;
 	return 0;
 fail_log:

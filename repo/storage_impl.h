@@ -105,6 +105,7 @@ struct cf_storage_ops {
 struct cf_storage {
 	const struct cf_storage_ops *ops;
 	char *url; /* malloc'ed, for messages, no credentials */
+	int fresh; /* opened with create, and the location was absent or empty */
 };
 
 /*

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "core/identity.h"
@@ -143,6 +144,18 @@ int main(void)
 		snprintf(url, sizeof(url), "%s/other", dir);
 		r = open_repo(cache1, 1, &rc);
 		CHECK(r == NULL && rc == CF_E_FORMAT);
+		/* nor is a folder of someone else's files (a mistyped path) */
+		snprintf(path, sizeof(path), "%s/home", dir);
+		mkdir(path, 0700);
+		snprintf(path, sizeof(path), "%s/home/notes.txt", dir);
+		f = fopen(path, "w");
+		REQUIRE(f);
+		fclose(f);
+		snprintf(url, sizeof(url), "%s/home", dir);
+		r = open_repo(cache1, 1, &rc);
+		CHECK(r == NULL && rc == CF_E_FORMAT);
+		snprintf(path, sizeof(path), "%s/home/config", dir);
+		CHECK(access(path, F_OK) != 0);
 	}
 	check_rmtree(dir);
 	free(dir);
