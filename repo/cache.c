@@ -270,14 +270,26 @@ int cf_cache_set_indexed(struct cf_cache *c, const uint8_t name[32], const uint8
 	return r;
 }
 
+static int pack_names(struct cf_cache *c, const char *sql, uint8_t (**names)[32], size_t *n);
+
 int cf_cache_unindexed_packs(struct cf_cache *c, uint8_t (**names)[32], size_t *n)
+{
+	return pack_names(c, "SELECT name FROM pack WHERE index_id IS NULL", names, n);
+}
+
+int cf_cache_all_packs(struct cf_cache *c, uint8_t (**names)[32], size_t *n)
+{
+	return pack_names(c, "SELECT name FROM pack", names, n);
+}
+
+static int pack_names(struct cf_cache *c, const char *sql, uint8_t (**names)[32], size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	uint8_t(*v)[32] = NULL;
 	size_t cnt = 0, cap = 0;
 	int r, rc;
 
-	r = prep(c, &st, "SELECT name FROM pack WHERE index_id IS NULL");
+	r = prep(c, &st, sql);
 	if (r)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -56,6 +56,9 @@ int cf_cache_add_index(struct cf_cache *c, const uint8_t name[32], uint32_t epoc
  */
 int cf_cache_unindexed_packs(struct cf_cache *c, uint8_t (**names)[32], size_t *n);
 
+/* cf_cache_all_packs - every known pack name: *@names (malloc'ed, *@n x 32 bytes). */
+int cf_cache_all_packs(struct cf_cache *c, uint8_t (**names)[32], size_t *n);
+
 /* cf_cache_pack_entries - the blobs recorded for pack @name (malloc'ed). */
 int cf_cache_pack_entries(struct cf_cache *c, const uint8_t name[32], uint32_t *epoch,
 			  uint64_t *size, struct cf_pack_entry **e, size_t *n);

@@ -173,6 +173,31 @@ static int adopt_pack(struct cf_repo *r, const uint8_t id[32], uint64_t size)
 	return rc;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* Packs the cache knows that storage no longer has (pruned elsewhere): forget them, so
+ * nothing is deduplicated against a blob that is gone. @present is sorted. */
+static int drop_vanished_packs(struct cf_repo *r, const struct name_list *present)
+{
+	uint8_t(*known)[32] = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = cf_cache_all_packs(r->cache, &known, &n);
+	if (!rc)
+		rc = cf_cache_begin(r->cache);
+	for (size_t i = 0; i < n && !rc; i++)
+		if (!bsearch(known[i], present->ids, present->n, 32, cmp_id))
+			rc = cf_cache_forget_pack(r->cache, known[i]);
+	if (!rc)
+		rc = cf_cache_commit(r->cache);
+	free(known);
+	return rc;
+}
+
 int cf_repo_sync(struct cf_repo *r)
 {
 	struct name_list idx = {0}, packs = {0};
@@ -203,6 +228,28 @@ int cf_repo_sync(struct cf_repo *r)
 	}
 	if (!rc)
 		rc = cf_storage_list(r->st, "data/", collect_cb, &packs);
+	if (!rc) {
+		/* sizes travel with ids: sort pairs together */
+		struct pair {
+			uint8_t id[32];
+			uint64_t size;
+		} *pairs = malloc((packs.n ? packs.n : 1) * sizeof(struct pair));
+		if (!pairs) {
+			rc = -ENOMEM;
+		} else {
+			for (size_t i = 0; i < packs.n; i++) {
+				memcpy(pairs[i].id, packs.ids[i], 32);
+				pairs[i].size = packs.sizes[i];
+			}
+			qsort(pairs, packs.n, sizeof(*pairs), cmp_id);
+			for (size_t i = 0; i < packs.n; i++) {
+				memcpy(packs.ids[i], pairs[i].id, 32);
+				packs.sizes[i] = pairs[i].size;
+			}
+			free(pairs);
+			rc = drop_vanished_packs(r, &packs);
+		}
+	}
 	for (size_t i = 0; i < packs.n && !rc; i++) {
 		int known = cf_cache_has_pack(r->cache, packs.ids[i]);
 		if (known < 0)

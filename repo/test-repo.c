@@ -118,6 +118,31 @@ int main(void)
 	}
 	cf_repo_free(r);
 
+	/* a pack removed elsewhere (prune by another device): the cache forgets it, and its
+	 * blobs are stored again rather than deduplicated against nothing */
+	{
+		struct cf_blob_loc loc;
+		char name[CF_STORAGE_NAME_MAX];
+		int again = 0;
+		r = open_repo(cache2, 0, &rc);
+		REQUIRE(r);
+		REQUIRE(cf_cache_find_blob(cf_repo_cache(r), CF_BLOB_DATA, ids[0], &loc) == 0);
+		cf_repo_object_name(name, "data", loc.pack);
+		REQUIRE(cf_storage_delete(cf_repo_storage(r), name) == 0);
+		cf_repo_free(r);
+		r = open_repo(cache2, 0, &rc);
+		REQUIRE(r);
+		CHECK_RC(cf_cache_find_blob(cf_repo_cache(r), CF_BLOB_DATA, ids[0], &loc),
+			 CF_E_NOTFOUND);
+		for (int i = 0; i < NB; i++) {
+			int is_new = 0;
+			CHECK_RC(cf_repo_put_blob(r, CF_BLOB_DATA, data[i], BLEN, ids[i], &is_new), 0);
+			again += is_new;
+		}
+		CHECK(again > 0 && again < NB);
+		cf_repo_free(r);
+	}
+
 	/* a repository written by a newer format is refused with a clear code */
 	{
 		char path[600];
