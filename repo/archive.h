@@ -80,6 +80,13 @@ struct cf_archive_entry {
 int cf_archive_path_check(const char *path, size_t len);
 
 /*
+ * cf_archive_printable - @path made safe for a log line in @buf (@n bytes, >= 16):
+ * control bytes (C0, DEL, C1 raw or UTF-8 encoded) shown as \xNN, cut with "..." when
+ * too long. Returns @buf, or "(none)" for a NULL @path.
+ */
+const char *cf_archive_printable(const char *path, char *buf, size_t n);
+
+/*
  * cf_archive_header - the tar header bytes for the entry described by @e (path, type,
  * mode, size, mtime; the other fields are ignored) as libarchive's pax writer
  * ("pax restricted": a pax extended header only when the ustar header cannot hold the

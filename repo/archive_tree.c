@@ -166,6 +166,7 @@ int cf_tree_writer_add(struct cf_tree_writer *w, const struct cf_archive_entry *
 {
 	size_t plen, need;
 	const char *why;
+	char shown[256];
 	uint8_t *p;
 	int r;
 
@@ -177,17 +178,20 @@ int cf_tree_writer_add(struct cf_tree_writer *w, const struct cf_archive_entry *
 		return CF_E_INVAL;
 	r = entry_check(e, NULL, &why);
 	if (r) {
-		cf_log_err("cannot add \"%s\" to the snapshot tree: %s", e->path, why);
+		cf_log_err("cannot add \"%s\" to the snapshot tree: %s",
+		           cf_archive_printable(e->path, shown, sizeof(shown)), why);
 		return r == CF_E_LIMIT ? CF_E_LIMIT : CF_E_INVAL;
 	}
 	plen = strlen(e->path);
 	if (e->nrefs > (CF_TREE_PIECE_MAX - PIECE_HEAD) / REF_BYTES) {
-		cf_log_err("cannot add \"%s\" to the snapshot tree: too many chunks", e->path);
+		cf_log_err("cannot add \"%s\" to the snapshot tree: too many chunks",
+		           cf_archive_printable(e->path, shown, sizeof(shown)));
 		return CF_E_LIMIT;
 	}
 	need = ENTRY_FIXED + plen + e->header_len + e->nrefs * REF_BYTES;
 	if (need > CF_TREE_PIECE_MAX - PIECE_HEAD) {
-		cf_log_err("cannot add \"%s\" to the snapshot tree: too many chunks", e->path);
+		cf_log_err("cannot add \"%s\" to the snapshot tree: too many chunks",
+		           cf_archive_printable(e->path, shown, sizeof(shown)));
 		return CF_E_LIMIT;
 	}
 	if (w->count && w->len + need > w->target) {
@@ -600,8 +604,10 @@ int cf_tarstream_set_filter(struct cf_tarstream *s, const char *const *paths, si
 		while (len > 1 && paths[i][len - 1] == '/')
 			len--;
 		if (!paths[i] || cf_archive_path_check(paths[i], len) != 0) {
+			char shown[256];
+
 			cf_log_err("invalid path \"%s\" to select from the snapshot",
-			           paths[i] ? paths[i] : "(null)");
+			           cf_archive_printable(paths[i], shown, sizeof(shown)));
 			filter_free(f, n);
 			return CF_E_INVAL;
 		}
@@ -696,8 +702,10 @@ int cf_tarstream_read(struct cf_tarstream *s, void *buf, size_t len, size_t *got
 			if (!selected(s, s->e->path))
 				break;
 			if (s->e->body == CF_ARCHIVE_BODY_CHUNKLIST) {
+				char shown[256];
+
 				cf_log_err("\"%s\": large-body chunk lists need a newer Coffer",
-				           s->e->path);
+				           cf_archive_printable(s->e->path, shown, sizeof(shown)));
 				return ts_fail(s, CF_E_VERSION);
 			}
 			s->state = TS_HEADER;

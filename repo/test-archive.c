@@ -291,6 +291,16 @@ static void test_paths(void)
 	CHECK_RC(cf_archive_path_check("", 0), CF_E_INVAL);
 	CHECK_RC(cf_archive_path_check(NULL, 3), CF_E_INVAL);
 	CHECK_RC(cf_archive_path_check("a\0b", 3), CF_E_INVAL);
+	{
+		char b[64];
+
+		CHECK(strcmp(cf_archive_printable("a\nb\x1b[2J\xc2\x9b\x7f\xc3\xa9", b, sizeof(b)),
+		             "a\\x0ab\\x1b[2J\\xc2\\x9b\\x7f\xc3\xa9") == 0);
+		CHECK(strcmp(cf_archive_printable(NULL, b, sizeof(b)), "(none)") == 0);
+		memset(b, 0, sizeof(b));
+		cf_archive_printable("0123456789012345678901234567890123456789", b, 20);
+		CHECK(strlen(b) < 20 && strstr(b, "..."));
+	}
 	long_path = malloc(CF_ARCHIVE_PATH_MAX + 2);
 	REQUIRE(long_path);
 	memset(long_path, 'x', CF_ARCHIVE_PATH_MAX + 1);

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: ISC */
+#pragma once
+
+/* Internal to the restore program: restore-cli.c (options, sessions) and cli_cmds.c. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyvault/session.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DAMAGE = 3 };
+
+struct opts {
+	const char *cmd;
+	const char *repo, *state_dir, *cache_dir, *pass_file, *to;
+	const char **paths;
+	size_t npaths;
+	int json, in_place, verify, read_data, dry_run;
+	uint64_t grace;
+	char **args; /* positional arguments */
+	int nargs;
+};
+
+/*
+ * cli_fail - "restore: <what>: <reason>" on stderr, once; with --json also
+ * {"error": {code, what, message}} on stdout. Returns the exit status for @err.
+ */
+int cli_fail(const struct opts *o, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* cli_exit_code - the exit status for error @err (0: EXIT_OK). */
+int cli_exit_code(int err);
+
+/*
+ * cli_open - open the repository as this device (and with @load, its snapshots,
+ * refused ones reported as one warning). Prints the failure and returns its exit status;
+ * 0 with *@s set on success.
+ */
+int cli_open(const struct opts *o, int load, struct cf_session **s);
+
+/* cli_keychain - open this device's keychain alone (for check). Same returns. */
+int cli_keychain(const struct opts *o, struct cf_keychain **kc);
+
+/* cli_human - "12.3 MiB" into @buf. */
+const char *cli_human(char *buf, size_t cap, uint64_t n);
+
+int cmd_list(const struct opts *o);
+int cmd_snapshot(const struct opts *o);
+int cmd_export(const struct opts *o);
+int cmd_check(const struct opts *o);
+int cmd_forget(const struct opts *o);
+int cmd_prune(const struct opts *o);

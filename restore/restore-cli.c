@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * restore: list, restore, export, check, forget and prune the snapshots of a repository
+ * (docs/restore.md, docs/man/restore.1.scd). This file holds the command line: usage,
+ * options, opening the repository, error reporting. The commands are in cli_cmds.c.
+ *
+ * Exit codes: 0 success, 1 the operation failed, 2 usage or configuration error,
+ * 3 `restore check` found damage. A passphrase is never a command-line argument: it
+ * comes from --passphrase-file FILE ("-" for standard input) or $COFFER_PASSPHRASE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/error.h"
+#include "core/secbuf.h"
+#include "restore/cli.h"
+#include "util/log.h"
+
+#ifndef CF_VERSION
+#define CF_VERSION "unknown"
+#endif
+
+#define COMMON_USAGE                                                                               \
+	"  --repo URL              the repository (file:///path or a bare path); required\n"       \
+	"  --state-dir DIR         this device's keychain (default $XDG_STATE_HOME/coffer)\n"      \
+	"  --cache-dir DIR         the local cache (default $XDG_CACHE_HOME/coffer)\n"             \
+	"  --passphrase-file FILE  the keychain's passphrase ('-': standard input);\n"             \
+	"                          $COFFER_PASSPHRASE is used when this is not given\n"            \
+	"  --json                  machine-readable output on standard output\n"                   \
+	"  -h, --help              show this help\n"
+
+static const char usage_main[] =
+    "Usage: restore <command> [options]\n"
+    "\n"
+    "List, restore and look after the snapshots of a Coffer repository.\n"
+    "\n"
+    "Commands:\n"
+    "  list      list the snapshots\n"
+    "  snapshot  restore a snapshot (or some of its files) into a folder\n"
+    "  export    write a snapshot as a plain tar stream to standard output\n"
+    "  check     verify every object of the repository, naming each damaged one\n"
+    "  forget    forget snapshots (a signed record explains the gap)\n"
+    "  prune     remove data no snapshot references (two-phase)\n"
+    "  help      show help for a command\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help     show this help\n"
+    "  --version      show the version\n"
+    "\n"
+    "Run 'restore <command> --help' for a command's options.\n"
+    "Exit status: 0 success, 1 failure, 2 usage or configuration error, 3 damage found\n"
+    "(check).\n";
+
+static const char usage_list[] =
+    "Usage: restore list --repo URL [options]\n"
+    "\n"
+    "List the snapshots, oldest first: sequence, short id, time, files, size, host.\n"
+    "Every manifest is verified (signer, signature, chain, and against the newest\n"
+    "snapshot this device has seen); refused ones are not listed and are named in\n"
+    "warnings.\n"
+    "\n" COMMON_USAGE;
+
+static const char usage_snapshot[] =
+    "Usage: restore snapshot ID|latest --to DIR --repo URL [options]\n"
+    "\n"
+    "Restore a snapshot so that DIR becomes the store root (DIR/chat.db,\n"
+    "DIR/Attachments/...). ID is 'latest', a sequence number ('#12' or '12'), or a prefix\n"
+    "of the snapshot id (4 hex digits or more). The snapshot is extracted into a\n"
+    "temporary folder next to DIR and moved into place only when complete and checked\n"
+    "(PRAGMA quick_check on the database).\n"
+    "\n"
+    "  --to DIR                where to restore: an absent or empty folder\n"
+    "  --in-place              DIR may hold a store: replace it in one atomic step\n"
+    "  --path P                restore only entry P (a file, or a folder and what lies\n"
+    "                          below it); repeatable; not with --in-place\n"
+    "  --verify                full PRAGMA integrity_check instead of quick_check\n" COMMON_USAGE;
+
+static const char usage_export[] =
+    "Usage: restore export ID|latest --repo URL [options] > FILE.tar\n"
+    "\n"
+    "Write the snapshot as a plain POSIX (pax) tar stream to standard output, which must\n"
+    "not be a terminal.\n"
+    "\n"
+    "  --path P                only entry P and what lies below it; repeatable\n" COMMON_USAGE;
+
+static const char usage_check[] =
+    "Usage: restore check --repo URL [--read-data] [options]\n"
+    "\n"
+    "Verify every object of the repository by its name and report each damaged one as\n"
+    "'damaged: <object> (<why>)'. Works from a private, fresh cache. Exit status 3 when\n"
+    "anything is damaged.\n"
+    "\n"
+    "  --read-data             also read every pack whole: its name, its table, and\n"
+    "                          every blob in it\n" COMMON_USAGE;
+
+static const char usage_forget[] =
+    "Usage: restore forget ID... --repo URL [options]\n"
+    "\n"
+    "Forget snapshots: for each, store a signed forget record, then delete its manifest,\n"
+    "so the gap in the chain stays explained. The data is removed later by prune.\n"
+    "\n" COMMON_USAGE;
+
+static const char usage_prune[] =
+    "Usage: restore prune --repo URL [--dry-run] [--grace SECONDS] [options]\n"
+    "\n"
+    "Remove packs that no snapshot references, in two phases so that it never races a\n"
+    "running backup: a run deletes the packs of plans older than the grace period that\n"
+    "are still unreferenced (unless a backup is running), then writes a new plan for the\n"
+    "unreferenced packs no plan names yet. Packs holding referenced and unreferenced\n"
+    "blobs together are kept.\n"
+    "\n"
+    "  --dry-run               say what would be deleted and planned; change nothing\n"
+    "  --grace SECONDS         how old a plan must be before its packs go (default "
+    "3600)\n" COMMON_USAGE;
+
+enum {
+	OPT_REPO = 256,
+	OPT_STATE_DIR,
+	OPT_CACHE_DIR,
+	OPT_PASS_FILE,
+	OPT_JSON,
+	OPT_TO,
+	OPT_PATH,
+	OPT_IN_PLACE,
+	OPT_VERIFY,
+	OPT_READ_DATA,
+	OPT_DRY_RUN,
+	OPT_GRACE,
+};
+
+#define COMMON_OPTS                                                                                \
+	{"help", no_argument, NULL, 'h'}, {"repo", required_argument, NULL, OPT_REPO},             \
+	    {"state-dir", required_argument, NULL, OPT_STATE_DIR},                                 \
+	    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},                                 \
+	    {"passphrase-file", required_argument, NULL, OPT_PASS_FILE},                           \
+	{                                                                                          \
+		"json", no_argument, NULL, OPT_JSON                                                \
+	}
+
+static const struct option list_opts[] = {COMMON_OPTS, {NULL, 0, NULL, 0}};
+static const struct option snapshot_opts[] = {
+    COMMON_OPTS,
+    {"to", required_argument, NULL, OPT_TO},
+    {"path", required_argument, NULL, OPT_PATH},
+    {"in-place", no_argument, NULL, OPT_IN_PLACE},
+    {"verify", no_argument, NULL, OPT_VERIFY},
+    {NULL, 0, NULL, 0},
+};
+static const struct option export_opts[] = {
+    COMMON_OPTS, {"path", required_argument, NULL, OPT_PATH}, {NULL, 0, NULL, 0}};
+static const struct option check_opts[] = {
+    COMMON_OPTS, {"read-data", no_argument, NULL, OPT_READ_DATA}, {NULL, 0, NULL, 0}};
+static const struct option prune_opts[] = {
+    COMMON_OPTS,
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct command {
+	const char *name;
+	const char *usage;
+	const struct option *longopts;
+	int min_args, max_args; /* positional arguments; -1: any number */
+	int (*run)(const struct opts *o);
+} commands[] = {
+    {"list", usage_list, list_opts, 0, 0, cmd_list},
+    {"snapshot", usage_snapshot, snapshot_opts, 1, 1, cmd_snapshot},
+    {"export", usage_export, export_opts, 1, 1, cmd_export},
+    {"check", usage_check, check_opts, 0, 0, cmd_check},
+    {"forget", usage_forget, list_opts, 1, -1, cmd_forget},
+    {"prune", usage_prune, prune_opts, 0, 0, cmd_prune},
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int cli_exit_code(int err)
+{
+	switch (err) {
+	case 0:
+		return EXIT_OK;
+	case CF_E_CONFIG:
+	case CF_E_INVAL:
+	case CF_E_VERSION:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+int cli_fail(const struct opts *o, int err, const char *fmt, ...)
+{
+	char what[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "restore: %s: %s\n", what, cf_strerror(err));
+	if (o && o->json) {
+		json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", cf_error_name(err),
+		                      "what", what, "message", cf_strerror(err));
+		if (j) {
+			json_dumpf(j, stdout, JSON_INDENT(2));
+			putchar('\n');
+			json_decref(j);
+		}
+	}
+	return cli_exit_code(err);
+}
+
+const char *cli_human(char *buf, size_t cap, uint64_t n)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, cap, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, cap, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+/*
+ * The passphrase from --passphrase-file (first line) or $COFFER_PASSPHRASE into secure
+ * memory; *@out = NULL when neither is given. Returns 0, CF_E_CONFIG, -errno.
+ */
+static int read_passphrase(const struct opts *o, struct cf_secbuf **out)
+{
+	const size_t cap = CF_KEYCHAIN_MAX_PASSPHRASE + 2;
+	const char *env = getenv("COFFER_PASSPHRASE");
+	struct cf_secbuf *b = NULL;
+	size_t got = 0;
+	uint8_t *d;
+	int fd = -1, r;
+
+	*out = NULL;
+	if (!o->pass_file)
+		return env && *env ? cf_secbuf_dup(out, env, strlen(env) + 1) : 0;
+	r = cf_secbuf_new(&b, cap + 1);
+	if (r)
+		return r;
+	d = cf_secbuf_data(b);
+	fd = strcmp(o->pass_file, "-") == 0 ? STDIN_FILENO
+	                                    : open(o->pass_file, O_RDONLY | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	while (!r && got < cap) {
+		ssize_t n = read(fd, d + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : 0;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (fd > STDIN_FILENO)
+		close(fd);
+	for (size_t i = 0; !r && i < got; i++)
+		if (d[i] == '\n' || d[i] == '\r')
+			got = i;
+	if (!r && (got == 0 || got > CF_KEYCHAIN_MAX_PASSPHRASE || memchr(d, '\0', got)))
+		r = CF_E_CONFIG;
+	if (r) {
+		cf_secbuf_free(b);
+		return r;
+	}
+	d[got] = '\0';
+	cf_secbuf_shrink(b, got + 1);
+	*out = b;
+	return 0;
+}
+
+static int open_fail(const struct opts *o, int r, const char *what)
+{
+	const char *hint = "";
+
+	if (r == CF_E_AUTH)
+		hint = " (wrong passphrase? use --passphrase-file or COFFER_PASSPHRASE)";
+	else if (r == CF_E_ROLLBACK)
+		hint = " (this device has seen newer snapshots: some were deleted, or an old copy"
+		       " of the repository is served)";
+	else if (r == CF_E_NOTFOUND)
+		hint = " (no repository at that location, or this device holds no key for it)";
+	else if (r == CF_E_CORRUPT)
+		hint = " (run 'restore check' to name the damaged objects)";
+	cli_fail(o, r, "%s %s%s", what, o->repo, hint);
+	/* no keychain or no repository there, an unreadable passphrase: configuration */
+	return r == CF_E_NOTFOUND || r == CF_E_FORMAT ? EXIT_USAGE : cli_exit_code(r);
+}
+
+int cli_keychain(const struct opts *o, struct cf_keychain **kc)
+{
+	struct cf_secbuf *pass = NULL;
+	char *dir = o->state_dir ? strdup(o->state_dir) : cf_session_default_dir("STATE");
+	int r = dir ? read_passphrase(o, &pass) : -ENOMEM;
+
+	if (r) {
+		free(dir);
+		cli_fail(o, r, "read the passphrase %s", o->pass_file ? o->pass_file : "");
+		return EXIT_USAGE;
+	}
+	r = cf_keychain_open(kc, dir, pass ? (const char *)cf_secbuf_data(pass) : NULL);
+	cf_secbuf_free(pass);
+	if (r == CF_E_NOTFOUND)
+		r = cli_fail(o, r, "no keychain in %s: run 'keyvault init --local --state-dir %s'",
+		             dir, dir)
+		        ? EXIT_USAGE
+		        : 0;
+	else if (r)
+		r = open_fail(o, r, "open the keychain for");
+	free(dir);
+	return r;
+}
+
+/* Whether the keychain file exists (to tell a missing keychain from a missing repository). */
+static int keychain_exists(const struct opts *o)
+{
+	char *dir = o->state_dir ? strdup(o->state_dir) : cf_session_default_dir("STATE");
+	char *path = NULL;
+	int yes = 0;
+
+	if (dir && asprintf(&path, "%s/%s", dir, CF_KEYCHAIN_FILE) >= 0) {
+		yes = access(path, F_OK) == 0;
+		free(path);
+	}
+	free(dir);
+	return yes;
+}
+
+int cli_open(const struct opts *o, int load, struct cf_session **out)
+{
+	struct cf_session_opts so = {
+	    .repo_url = o->repo,
+	    .state_dir = o->state_dir,
+	    .cache_dir = o->cache_dir,
+	    .passphrase_file = o->pass_file,
+	};
+	const struct cf_snapshot_problem *p = NULL;
+	struct cf_session *s = NULL;
+	size_t n;
+	int r;
+
+	r = cf_session_open(&s, &so);
+	if (r == CF_E_NOTFOUND && !keychain_exists(o)) {
+		cli_fail(o, r, "open %s without this device's keychain", o->repo);
+		return EXIT_USAGE;
+	}
+	if (r)
+		return open_fail(o, r, "open");
+	if (load) {
+		r = cf_session_load_snapshots(s);
+		if (r) {
+			cf_session_free(s);
+			return open_fail(o, r, "load the snapshots of");
+		}
+		n = cf_snapshots_problems(s->snaps, &p);
+		for (size_t i = 0; i < n && i < 10; i++)
+			fprintf(stderr, "restore: warning: %s refused and not listed: %s\n",
+			        p[i].name, cf_strerror(p[i].err));
+		if (n > 10)
+			fprintf(stderr,
+			        "restore: warning: and %zu more refused objects ('restore"
+			        " check' names them)\n",
+			        n - 10);
+	}
+	*out = s;
+	return 0;
+}
+
+/* Parse a command's options (GNU getopt_long: options may follow arguments). */
+static int parse_opts(const struct command *c, int argc, char **argv, struct opts *o)
+{
+	char *end = NULL;
+	int opt;
+
+	opterr = 0;
+	optind = 0; /* GNU: full reinitialisation */
+	while ((opt = getopt_long(argc, argv, ":h", c->longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			fputs(c->usage, stdout);
+			return -1;
+		case OPT_REPO:
+			o->repo = optarg;
+			break;
+		case OPT_STATE_DIR:
+			o->state_dir = optarg;
+			break;
+		case OPT_CACHE_DIR:
+			o->cache_dir = optarg;
+			break;
+		case OPT_PASS_FILE:
+			o->pass_file = optarg;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_TO:
+			o->to = optarg;
+			break;
+		case OPT_PATH: {
+			const char **v = realloc(o->paths, (o->npaths + 1) * sizeof(*v));
+			if (!v)
+				return cli_fail(o, -ENOMEM, "parse options");
+			o->paths = v;
+			o->paths[o->npaths++] = optarg;
+			break;
+		}
+		case OPT_IN_PLACE:
+			o->in_place = 1;
+			break;
+		case OPT_VERIFY:
+			o->verify = 1;
+			break;
+		case OPT_READ_DATA:
+			o->read_data = 1;
+			break;
+		case OPT_DRY_RUN:
+			o->dry_run = 1;
+			break;
+		case OPT_GRACE:
+			errno = 0;
+			o->grace = strtoull(optarg, &end, 10);
+			if (errno || !*optarg || *end || optarg[0] == '-') {
+				fprintf(stderr,
+				        "restore %s: --grace wants whole seconds, not '%s'\n",
+				        c->name, optarg);
+				goto usage;
+			}
+			break;
+		case ':':
+			fprintf(stderr, "restore %s: option '%s' needs a value\n", c->name,
+			        argv[optind - 1]);
+			goto usage;
+		default:
+			if (optopt)
+				fprintf(stderr, "restore %s: unknown option '-%c'\n", c->name,
+				        optopt);
+			else
+				fprintf(stderr, "restore %s: unknown option '%s'\n", c->name,
+				        argv[optind - 1]);
+			goto usage;
+		}
+	}
+	o->args = argv + optind;
+	o->nargs = argc - optind;
+	if (o->nargs < c->min_args) {
+		fprintf(stderr, "restore %s: which snapshot? (an id, #sequence or 'latest')\n",
+		        c->name);
+		goto usage;
+	}
+	if (c->max_args >= 0 && o->nargs > c->max_args) {
+		fprintf(stderr, "restore %s: unexpected argument '%s'\n", c->name,
+		        o->args[c->max_args]);
+		goto usage;
+	}
+	if (!o->repo || !*o->repo) {
+		fprintf(stderr, "restore %s: --repo is required\n", c->name);
+		goto usage;
+	}
+	if ((o->state_dir && !*o->state_dir) || (o->cache_dir && !*o->cache_dir)) {
+		fprintf(stderr, "restore %s: an empty folder name\n", c->name);
+		goto usage;
+	}
+	return 0;
+usage:
+	fprintf(stderr, "Try 'restore %s --help'.\n", c->name);
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+	struct opts o = {.grace = 3600};
+	int rc;
+
+	cf_log_set_prog("restore");
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fputs(usage_main, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("restore %s\n", CF_VERSION);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc == 2) {
+			fputs(usage_main, stdout);
+			return EXIT_OK;
+		}
+		c = find_command(argv[2]);
+		if (!c || argc > 3) {
+			fprintf(stderr, "restore help: %s '%s'\nUsage: restore help [command]\n",
+			        c ? "unexpected argument" : "no such command", argv[c ? 3 : 2]);
+			return EXIT_USAGE;
+		}
+		fputs(c->usage, stdout);
+		return EXIT_OK;
+	}
+	c = find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "restore: unknown command '%s'\nTry 'restore --help'.\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	o.cmd = c->name;
+	rc = parse_opts(c, argc - 1, argv + 1, &o);
+	if (rc) {
+		free(o.paths);
+		return rc < 0 ? EXIT_OK : rc;
+	}
+	if (cf_core_init() != 0) {
+		free(o.paths);
+		return cli_fail(&o, CF_E_CRYPTO, "start the crypto library");
+	}
+	rc = c->run(&o);
+	free(o.paths);
+	return rc;
+}
