@@ -45,6 +45,8 @@ struct run {
 	uint64_t packs_seen;
 
 	char *dbcopy; /* spool path of the database copy while it exists */
+	uint8_t lock_id[32]; /* our backup lock in locks/, while has_lock */
+	int has_lock;
 
 	struct cf_snapshot_progress prog;
 	uint64_t files, dirs, files_read, files_unchanged, bytes, skipped;

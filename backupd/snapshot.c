@@ -16,6 +16,7 @@
 #include "backupd/dbsnap.h"
 #include "backupd/snapshot-internal.h"
 #include "core/error.h"
+#include "repo/locks.h"
 #include "util/log.h"
 
 #define DBCOPY_PREFIX "backupd-db-"
@@ -312,6 +313,31 @@ static int commit(struct run *x, const struct cf_dbsnap_info *info, struct cf_sn
 	return 0;
 }
 
+/*
+ * The contract with `restore prune` (docs/restore.md): hold a backup lock until the
+ * manifest is stored, and never deduplicate against a pack a prune plan names.
+ */
+static int guard_begin(struct run *x)
+{
+	struct cf_lock *locks = NULL;
+	size_t n = 0;
+	char host[256] = "";
+	int r;
+
+	r = cf_locks_read(x->r, &locks, &n);
+	for (size_t i = 0; !r && i < n; i++)
+		for (size_t j = 0; !r && locks[i].kind == CF_LOCK_PLAN && j < locks[i].npacks; j++)
+			r = cf_repo_exclude_pack(x->r, locks[i].packs[j]);
+	cf_locks_free(locks, n);
+	if (r)
+		return r;
+	gethostname(host, sizeof(host) - 1);
+	r = cf_lock_write_backup(x->r, (uint64_t)time(NULL), host, x->lock_id);
+	if (!r)
+		x->has_lock = 1;
+	return r;
+}
+
 static int setup(struct run *x)
 {
 	const struct cf_repokeys *k = cf_keyring_current(cf_repo_keyring(x->r));
@@ -334,11 +360,17 @@ static int setup(struct run *x)
 		r = cf_body_new(&x->body, x->r, x->ch, x->o->stop, cf_snapshot_progress_bytes, x);
 	if (!r)
 		r = cf_tree_writer_new(&x->tw, 0, emit_piece, x);
+	if (!r)
+		r = guard_begin(x);
 	return r;
 }
 
 static void run_free(struct run *x)
 {
+	if (x->has_lock && cf_lock_delete(x->r, x->lock_id) != 0)
+		cf_log_warn("could not remove this backup's lock from %s (prune treats it as"
+			    " stale after 24 hours)",
+			    cf_repo_url(x->r));
 	if (x->dbcopy) {
 		remove_copy(x->dbcopy);
 		free(x->dbcopy);

@@ -164,7 +164,6 @@ static int cached_refs(struct run *x, const char *abs, const struct cf_walk_entr
 {
 	struct cf_cache *c = cf_repo_cache(x->r);
 	struct cf_archive_ref *v = NULL;
-	struct cf_blob_loc loc;
 	uint8_t *enc = NULL;
 	size_t len = 0, cnt = 0;
 	uint64_t sum = 0;
@@ -183,10 +182,11 @@ static int cached_refs(struct run *x, const char *abs, const struct cf_walk_entr
 		return r;
 	for (size_t i = 0; i < cnt; i++) {
 		sum += v[i].len;
-		r = cf_cache_find_blob(c, CF_BLOB_DATA, v[i].id, &loc);
-		if (r == CF_E_NOTFOUND || (!r && loc.epoch != x->epoch))
+		/* stored, of this epoch, and not in a pack a prune plan may delete */
+		r = cf_repo_blob_usable(x->r, CF_BLOB_DATA, v[i].id);
+		if (r == 0)
 			goto miss;
-		if (r) {
+		if (r < 0) {
 			free(v);
 			return r;
 		}

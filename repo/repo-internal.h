@@ -36,6 +36,7 @@ struct cf_repo {
 	/* writer */
 	struct cf_packw *pack;  /* being filled; NULL when none */
 	struct idset inpack;    /* ids of the blobs in @pack (dedup before the cache knows) */
+	struct idset excluded;  /* packs named by prune plans: no dedup against them */
 	struct cf_repo_stats stats;
 };
 

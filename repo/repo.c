@@ -184,6 +184,7 @@ void cf_repo_free(struct cf_repo *r)
 		return;
 	cf_packw_free(r->pack); /* an unfinished pack is only a spool file: gone */
 	cf_repo_idset_clear(&r->inpack);
+	cf_repo_idset_clear(&r->excluded);
 	cf_cache_free(r->cache);
 	cf_storage_free(r->st);
 	cf_keyring_free(r->ring);

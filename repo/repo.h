@@ -100,6 +100,20 @@ int cf_repo_sync(struct cf_repo *r);
 int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data, size_t len,
 		     uint8_t id[CF_BLOB_ID_BYTES], int *is_new);
 
+/*
+ * cf_repo_exclude_pack - never deduplicate against blobs in pack @id (a prune plan names
+ * it: it may be deleted soon). Returns 0 or -ENOMEM.
+ */
+int cf_repo_exclude_pack(struct cf_repo *r, const uint8_t id[32]);
+
+/*
+ * cf_repo_blob_usable - 1 when blob (@type, @id) of the current epoch is stored (or in
+ * the pack being filled) and not in an excluded pack, so a reference to it may be
+ * written; 0 when not; negative on a cache error.
+ */
+int cf_repo_blob_usable(struct cf_repo *r, enum cf_blob_type type,
+			const uint8_t id[CF_BLOB_ID_BYTES]);
+
 /* cf_repo_flush - finish and upload the pack being filled, if any. */
 int cf_repo_flush(struct cf_repo *r);
 

@@ -111,11 +111,38 @@ int cf_repo_flush(struct cf_repo *r)
 	return rc;
 }
 
+int cf_repo_exclude_pack(struct cf_repo *r, const uint8_t id[32])
+{
+	if (cf_repo_idset_has(&r->excluded, 1, id))
+		return 0;
+	return cf_repo_idset_add(&r->excluded, 1, id);
+}
+
+int cf_repo_blob_usable(struct cf_repo *r, enum cf_blob_type type,
+			const uint8_t id[CF_BLOB_ID_BYTES])
+{
+	const struct cf_repokeys *k;
+	struct cf_blob_loc loc;
+	int rc;
+
+	if (require_keys(r))
+		return -EINVAL;
+	k = cf_keyring_current(r->ring);
+	if (cf_repo_idset_has(&r->inpack, (uint8_t)type, id))
+		return 1;
+	rc = cf_cache_find_blob(r->cache, (uint8_t)type, id, &loc);
+	if (rc == CF_E_NOTFOUND)
+		return 0;
+	if (rc)
+		return rc < 0 ? rc : -EIO;
+	/* Ids are keyed per epoch; the epoch test only guards against a stale cache row. */
+	return loc.epoch == cf_repokeys_epoch(k) && !cf_repo_idset_has(&r->excluded, 1, loc.pack);
+}
+
 int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data, size_t len,
 		     uint8_t id[CF_BLOB_ID_BYTES], int *is_new)
 {
 	const struct cf_repokeys *k;
-	struct cf_blob_loc loc;
 	uint8_t *sealed = NULL;
 	size_t slen = 0;
 	int rc;
@@ -127,14 +154,11 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	cf_repokeys_blob_id(k, type, data, len, id);
 	if (is_new)
 		*is_new = 0;
-	/* Ids are keyed per epoch, so a hit is always a blob of the current epoch. */
-	if (cf_repo_idset_has(&r->inpack, (uint8_t)type, id))
-		goto dup;
-	rc = cf_cache_find_blob(r->cache, (uint8_t)type, id, &loc);
-	if (!rc && loc.epoch == cf_repokeys_epoch(k))
-		goto dup;
-	if (rc && rc != CF_E_NOTFOUND)
+	rc = cf_repo_blob_usable(r, type, id);
+	if (rc < 0)
 		return rc;
+	if (rc == 1)
+		goto dup;
 	rc = cf_blob_seal(&sealed, &slen, k, r->repo_id, type, id, data, len);
 	if (rc)
 		return rc;

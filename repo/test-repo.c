@@ -140,6 +140,16 @@ int main(void)
 			again += is_new;
 		}
 		CHECK(again > 0 && again < NB);
+		/* a pack a prune plan names is never deduplicated against */
+		REQUIRE(cf_cache_find_blob(cf_repo_cache(r), CF_BLOB_DATA, ids[1], &loc) == 0);
+		CHECK(cf_repo_blob_usable(r, CF_BLOB_DATA, ids[1]) == 1);
+		CHECK_RC(cf_repo_exclude_pack(r, loc.pack), 0);
+		CHECK(cf_repo_blob_usable(r, CF_BLOB_DATA, ids[1]) == 0);
+		{
+			int is_new = 0;
+			CHECK_RC(cf_repo_put_blob(r, CF_BLOB_DATA, data[1], BLEN, ids[1], &is_new), 0);
+			CHECK(is_new == 1);
+		}
 		cf_repo_free(r);
 	}
 

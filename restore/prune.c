@@ -38,7 +38,7 @@ struct pr {
 	struct cf_blobset refs;
 	struct pack *packs; /* data/ as listed, sorted by id */
 	size_t npacks, cap;
-	struct pr_lock *locks;
+	struct cf_lock *locks;
 	size_t nlocks;
 };
 
@@ -424,9 +424,9 @@ static int phase2(struct pr *p)
 	if (!p->res->plans_ready)
 		return 0;
 	for (size_t i = 0; i < p->nlocks; i++) {
-		const struct pr_lock *l = &p->locks[i];
+		const struct cf_lock *l = &p->locks[i];
 
-		if (l->kind != PR_LOCK_BACKUP)
+		if (l->kind != CF_LOCK_BACKUP)
 			continue;
 		if (l->time + p->o->stale_lock < p->o->now) {
 			cf_log_warn("%s: ignoring %s: a backup lock of %s from %llu seconds ago"
@@ -468,9 +468,9 @@ static int phase2(struct pr *p)
 			cf_cache_forget_pack(cf_repo_cache(p->r), p->packs[i].id);
 	}
 	for (size_t i = 0; i < p->nlocks && !rc; i++) {
-		const struct pr_lock *l = &p->locks[i];
+		const struct cf_lock *l = &p->locks[i];
 
-		if (l->kind != PR_LOCK_PLAN || l->time + p->o->grace > p->o->now)
+		if (l->kind != CF_LOCK_PLAN || l->time + p->o->grace > p->o->now)
 			continue;
 		rc = cf_storage_delete(cf_repo_storage(p->r), l->name);
 		if (rc == CF_E_NOTFOUND)
@@ -485,10 +485,10 @@ static int phase2(struct pr *p)
 static void mark_plans(struct pr *p)
 {
 	for (size_t i = 0; i < p->nlocks; i++) {
-		const struct pr_lock *l = &p->locks[i];
+		const struct cf_lock *l = &p->locks[i];
 		int ready;
 
-		if (l->kind != PR_LOCK_PLAN)
+		if (l->kind != CF_LOCK_PLAN)
 			continue;
 		ready = l->time + p->o->grace <= p->o->now;
 		if (ready)
@@ -516,7 +516,7 @@ static int phase1(struct pr *p)
 	for (size_t i = 0; i < p->npacks; i++) {
 		const struct pack *k = &p->packs[i];
 
-		if (k->use != USE_UNUSED || k->ready || k->waiting || n == PR_PLAN_MAX_PACKS)
+		if (k->use != USE_UNUSED || k->ready || k->waiting || n == CF_PLAN_MAX_PACKS)
 			continue;
 		if (!v && !(v = malloc(p->npacks * 32)))
 			return -ENOMEM;
@@ -525,7 +525,7 @@ static int phase1(struct pr *p)
 	}
 	p->res->packs_planned = n;
 	if (n && !p->o->dry_run) {
-		rc = pr_plan_write(p->r, p->o->now, p->o->host, (const uint8_t(*)[32])v, n,
+		rc = cf_lock_write_plan(p->r, p->o->now, p->o->host, (const uint8_t(*)[32])v, n,
 		                   p->res->plan_id);
 		if (!rc)
 			p->res->plan_written = 1;
@@ -548,7 +548,7 @@ int cf_prune_run(struct cf_session *s, const struct cf_prune_opts *o, struct cf_
 	if (!rc)
 		rc = classify(&p);
 	if (!rc)
-		rc = pr_locks_read(p.r, &p.locks, &p.nlocks);
+		rc = cf_locks_read(p.r, &p.locks, &p.nlocks);
 	if (!rc) {
 		mark_plans(&p);
 		rc = phase2(&p);
@@ -556,7 +556,7 @@ int cf_prune_run(struct cf_session *s, const struct cf_prune_opts *o, struct cf_
 	if (!rc)
 		rc = phase1(&p);
 	cf_blobset_clear(&p.refs);
-	pr_locks_free(p.locks, p.nlocks);
+	cf_locks_free(p.locks, p.nlocks);
 	free(p.packs);
 	return rc;
 }
