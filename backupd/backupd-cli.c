@@ -23,6 +23,7 @@
 #include "core/encode.h"
 #include "core/error.h"
 #include "keyvault/session.h"
+#include "util/cli.h"
 #include "util/log.h"
 
 #ifndef CF_VERSION
@@ -93,19 +94,19 @@ static const struct option now_longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
+static const struct cf_cli_cmd commands[] = {
+    {.name = "now", .usage = usage_now, .shortopts = "qr:", .longopts = now_longopts},
+};
+
+static const struct cf_cli cli = {
+    .prog = "backupd", .version = CF_VERSION, .usage = usage_main, CF_CLI_COMMANDS(commands)};
+
 static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1; /* SA_RESETHAND: a second signal ends the process at once */
-}
-
-static void print_json(json_t *j)
-{
-	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-	putchar('\n');
-	json_decref(j);
 }
 
 /*
@@ -116,38 +117,12 @@ static int fail(const struct opts *o, int status, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail(const struct opts *o, int status, int err, const char *fmt, ...)
 {
-	char what[1536];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	cf_cli_vreport("backupd", o && o->json, err, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "backupd: %s: %s\n", what, cf_strerror(err));
-	if (o && o->json) {
-		json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", cf_error_name(err),
-		                      "what", what, "message", cf_strerror(err));
-		if (j)
-			print_json(j);
-	}
 	return status;
-}
-
-/* "1.5 MiB" style sizes. */
-static const char *human(char *buf, size_t cap, uint64_t n)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)n;
-	size_t u = 0;
-
-	while (v >= 1024 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, cap, "%llu B", (unsigned long long)n);
-	else
-		snprintf(buf, cap, "%.1f %s", v, unit[u]);
-	return buf;
 }
 
 struct bar {
@@ -179,8 +154,8 @@ static void draw_bar(void *ctx, const struct cf_snapshot_progress *p)
 	n = snprintf(line, sizeof(line), "\r[%.*s%.*s] %3u%%  %llu/%llu files  %s / %s", (int)fill,
 	             "####################", (int)(20 - fill), "....................", pct,
 	             (unsigned long long)p->files_done, (unsigned long long)p->files_total,
-	             human(done, sizeof(done), p->bytes_done),
-	             human(total, sizeof(total), p->bytes_total));
+	             cf_cli_human(done, sizeof(done), p->bytes_done),
+	             cf_cli_human(total, sizeof(total), p->bytes_total));
 	if (n > 0)
 		fprintf(stderr, "%s\033[K", line);
 }
@@ -200,9 +175,9 @@ static void summary_text(const struct cf_snapshot_result *res, const char *hex)
 	printf("Files:         %llu (%llu read, %llu unchanged), %llu folders\n",
 	       (unsigned long long)res->files, (unsigned long long)res->files_read,
 	       (unsigned long long)res->files_unchanged, (unsigned long long)res->dirs);
-	printf("Bytes:         %s\n", human(a, sizeof(a), res->bytes));
-	printf("New bytes:     %s\n", human(b, sizeof(b), res->new_bytes));
-	printf("Stored bytes:  %s\n", human(c, sizeof(c), res->stored_bytes));
+	printf("Bytes:         %s\n", cf_cli_human(a, sizeof(a), res->bytes));
+	printf("New bytes:     %s\n", cf_cli_human(b, sizeof(b), res->new_bytes));
+	printf("Stored bytes:  %s\n", cf_cli_human(c, sizeof(c), res->stored_bytes));
 	printf("Vanished:      %zu\n", res->nvanished);
 	if (res->skipped)
 		printf("Skipped:       %llu (see the warnings above)\n",
@@ -246,7 +221,7 @@ static int summary_json(const struct cf_snapshot_result *res, const char *hex, c
 		json_decref(j);
 		return fail(NULL, EXIT_FAIL, -ENOMEM, "JSON output");
 	}
-	print_json(j);
+	cf_cli_print_json(j);
 	return EXIT_OK;
 }
 
@@ -312,131 +287,60 @@ static int cmd_now(struct opts *o)
 	return rc;
 }
 
-static int parse_pack_size(const char *s, unsigned *out)
+/* One of `now`'s own options (cf_cli_args handles --help and the complaints). */
+static int on_opt(void *ctx, const struct cf_cli_cmd *cmd, int opt, char *arg)
 {
-	char *end;
-	unsigned long v;
+	struct opts *o = ctx;
+	uint64_t mib;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < PACK_MIB_MIN || v > PACK_MIB_MAX)
-		return -1;
-	*out = (unsigned)v;
-	return 0;
-}
-
-/* Parse `now`'s options (GNU getopt_long: options may follow arguments). */
-static int parse_now(int argc, char **argv, struct opts *o)
-{
-	int opt;
-
-	opterr = 0;
-	optind = 0; /* GNU: full reinitialisation */
-	while ((opt = getopt_long(argc, argv, ":hqr:", now_longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage_now, stdout);
-			return -1;
-		case OPT_STORE:
-			o->store = optarg;
-			break;
-		case 'r':
-			o->repo = optarg;
-			break;
-		case OPT_STATE_DIR:
-			o->state_dir = optarg;
-			break;
-		case OPT_CACHE_DIR:
-			o->cache_dir = optarg;
-			break;
-		case OPT_PASS_FILE:
-			o->pass_file = optarg;
-			break;
-		case OPT_PACK_SIZE:
-			if (parse_pack_size(optarg, &o->pack_mib)) {
-				fprintf(stderr,
-				        "backupd now: --pack-size wants MiB from %d to %d, "
-				        "not '%s'\n",
-				        PACK_MIB_MIN, PACK_MIB_MAX, optarg);
-				goto usage;
-			}
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case 'q':
-			o->quiet = 1;
-			break;
-		case ':':
-			fprintf(stderr, "backupd now: option '%s' needs a value\n",
-			        argv[optind - 1]);
-			goto usage;
-		default:
-			if (optopt)
-				fprintf(stderr, "backupd now: unknown option '-%c'\n", optopt);
-			else
-				fprintf(stderr, "backupd now: unknown option '%s'\n",
-				        argv[optind - 1]);
-			goto usage;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "backupd now: unexpected argument '%s'\n", argv[optind]);
-		goto usage;
-	}
-	if (!o->store || !*o->store || !o->repo || !*o->repo) {
-		fprintf(stderr, "backupd now: --store DIR and --repo URL are required\n");
-		goto usage;
-	}
-	if ((o->state_dir && !*o->state_dir) || (o->cache_dir && !*o->cache_dir)) {
-		fprintf(stderr, "backupd now: --state-dir and --cache-dir must not be empty\n");
-		goto usage;
+	switch (opt) {
+	case OPT_STORE:
+		o->store = arg;
+		break;
+	case 'r':
+		o->repo = arg;
+		break;
+	case OPT_STATE_DIR:
+		o->state_dir = arg;
+		break;
+	case OPT_CACHE_DIR:
+		o->cache_dir = arg;
+		break;
+	case OPT_PASS_FILE:
+		o->pass_file = arg;
+		break;
+	case OPT_PACK_SIZE:
+		if (cf_cli_parse_uint(arg, PACK_MIB_MIN, PACK_MIB_MAX, &mib))
+			return cf_cli_complain("backupd", cmd->name,
+			                       "--pack-size wants MiB from %d to %d, not '%s'",
+			                       PACK_MIB_MIN, PACK_MIB_MAX, arg);
+		o->pack_mib = (unsigned)mib;
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case 'q':
+		o->quiet = 1;
+		break;
 	}
 	return 0;
-usage:
-	fprintf(stderr, "Try 'backupd now --help'.\n");
-	return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
+	size_t i;
 	int rc;
 
 	cf_log_set_prog("backupd");
-	if (argc < 2) {
-		fputs(usage_main, stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(usage_main, stdout);
-		return EXIT_OK;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("backupd %s\n", CF_VERSION);
-		return EXIT_OK;
-	}
-	if (!strcmp(argv[1], "help")) {
-		if (argc == 2) {
-			fputs(usage_main, stdout);
-			return EXIT_OK;
-		}
-		if (argc == 3 && !strcmp(argv[2], "now")) {
-			fputs(usage_now, stdout);
-			return EXIT_OK;
-		}
-		fprintf(stderr, "backupd help: %s '%s'\nUsage: backupd help [command]\n",
-		        argc > 3 ? "unexpected argument" : "no such command",
-		        argv[argc > 3 ? 3 : 2]);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "now") != 0) {
-		fprintf(stderr, "backupd: unknown command '%s'\nTry 'backupd --help'.\n", argv[1]);
-		return EXIT_USAGE;
-	}
-	rc = parse_now(argc - 1, argv + 1, &o);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	rc = cf_cli_args(&cli, argc, argv, on_opt, &o, &i, NULL);
+	if (rc != CF_CLI_RUN)
+		return rc;
+	if (!o.store || !*o.store || !o.repo || !*o.repo)
+		return cf_cli_complain("backupd", "now", "--store DIR and --repo URL are required");
+	if ((o.state_dir && !*o.state_dir) || (o.cache_dir && !*o.cache_dir))
+		return cf_cli_complain("backupd", "now",
+		                       "--state-dir and --cache-dir must not be empty");
 	if (o.quiet)
 		cf_log_set_level(CF_LOG_WARN);
 	return cmd_now(&o);

@@ -9,14 +9,12 @@
  * from --passphrase-file FILE ("-" for standard input) or $COFFER_PASSPHRASE.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -24,6 +22,7 @@
 #include "core/identity.h"
 #include "core/secbuf.h"
 #include "keyvault/keychain.h"
+#include "util/cli.h"
 #include "util/log.h"
 
 #ifndef CF_VERSION
@@ -33,7 +32,6 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct opts {
-	const char *cmd;
 	const char *state_dir;
 	const char *pass_file;
 	int json, local;
@@ -109,22 +107,15 @@ static int cmd_init(const struct opts *o);
 static int cmd_status(const struct opts *o);
 
 static const struct command {
-	const char *name;
-	const char *usage;
-	const struct option *longopts;
+	struct cf_cli_cmd cli; /* first: cf_cli walks this table */
 	int (*run)(const struct opts *o);
 } commands[] = {
-    {"init", usage_init, init_longopts, cmd_init},
-    {"status", usage_status, status_longopts, cmd_status},
+    {{.name = "init", .usage = usage_init, .longopts = init_longopts}, cmd_init},
+    {{.name = "status", .usage = usage_status, .longopts = status_longopts}, cmd_status},
 };
 
-static const struct command *find_command(const char *name)
-{
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-	return NULL;
-}
+static const struct cf_cli cli = {
+    .prog = "keyvault", .version = CF_VERSION, .usage = usage_main, CF_CLI_COMMANDS(commands)};
 
 /*
  * "keyvault: <what>: <reason>" on stderr, once; with --json also {"error": ...} on
@@ -134,23 +125,14 @@ static int fail(const struct opts *o, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(const struct opts *o, int err, const char *fmt, ...)
 {
-	char what[1024];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	rc = cf_cli_vreport("keyvault", o && o->json, err, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "keyvault: %s: %s\n", what, cf_strerror(err));
-	if (o && o->json) {
-		json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", cf_error_name(err),
-		                      "what", what, "message", cf_strerror(err));
-		if (j) {
-			json_dumpf(j, stdout, JSON_INDENT(2));
-			putchar('\n');
-			json_decref(j);
-		}
-	}
-	return err == CF_E_CONFIG || err == CF_E_INVAL ? EXIT_USAGE : EXIT_FAIL;
+	/* keyvault: a keychain from a newer format version is a failure (1), not configuration */
+	return err == CF_E_VERSION ? EXIT_FAIL : rc;
 }
 
 /* $XDG_STATE_HOME/coffer, or ~/.local/state/coffer (XDG: ignore a relative value). */
@@ -174,66 +156,6 @@ static char *default_state_dir(void)
 	if (asprintf(&dir, "%s/.local/state/coffer", home) < 0)
 		return NULL;
 	return dir;
-}
-
-/*
- * The passphrase from --passphrase-file or $COFFER_PASSPHRASE into secure memory, or
- * *@out = NULL when neither is given. One trailing "\n" or "\r\n" is dropped.
- */
-static int read_passphrase(const struct opts *o, struct cf_secbuf **out)
-{
-	const size_t cap = CF_KEYCHAIN_MAX_PASSPHRASE + 3;
-	const char *env = getenv("COFFER_PASSPHRASE");
-	struct cf_secbuf *b = NULL;
-	size_t got = 0;
-	uint8_t *d;
-	int fd = -1, r;
-
-	*out = NULL;
-	if (!o->pass_file) {
-		if (!env || !*env)
-			return 0;
-		return cf_secbuf_dup(out, env, strlen(env) + 1);
-	}
-	r = cf_secbuf_new(&b, cap + 1);
-	if (r)
-		goto fail;
-	d = cf_secbuf_data(b);
-	fd = strcmp(o->pass_file, "-") == 0 ? STDIN_FILENO
-	                                    : open(o->pass_file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	while (got < cap) {
-		ssize_t n = read(fd, d + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got && d[got - 1] == '\n')
-		got--;
-	if (got && d[got - 1] == '\r')
-		got--;
-	r = CF_E_CONFIG;
-	if (got == 0 || got > CF_KEYCHAIN_MAX_PASSPHRASE || memchr(d, '\0', got))
-		goto fail; /* empty, too long, or not text */
-	cf_secbuf_shrink(b, got + 1);
-	d[got] = '\0';
-	*out = b;
-	b = NULL;
-	r = 0;
-fail:
-	if (fd > STDIN_FILENO)
-		close(fd);
-	cf_secbuf_free(b);
-	return r;
 }
 
 /* A passphrase that cannot be read is a configuration error: exit 2 whatever the cause. */
@@ -263,13 +185,6 @@ static void device_strings(const struct cf_keychain *kc, char fpr[CF_FINGERPRINT
 	cf_encode_b64(b64, b64len, enc, sizeof(enc));
 }
 
-static void print_json(json_t *j)
-{
-	json_dumpf(j, stdout, JSON_INDENT(2));
-	putchar('\n');
-	json_decref(j);
-}
-
 static int cmd_init(const struct opts *o)
 {
 	struct cf_keychain *kc = NULL;
@@ -282,7 +197,8 @@ static int cmd_init(const struct opts *o)
 		                "without a key vault server\n");
 		return EXIT_USAGE;
 	}
-	r = read_passphrase(o, &pass);
+	r = cf_cli_read_passphrase(o->pass_file, CF_KEYCHAIN_MAX_PASSPHRASE, CF_CLI_PASS_TRAILING,
+	                           &pass);
 	if (r)
 		return passphrase_fail(o, r);
 	r = cf_keychain_create(&kc, o->state_dir, pass_str(pass));
@@ -295,9 +211,7 @@ static int cmd_init(const struct opts *o)
 		    json_pack("{s:s,s:s,s:s,s:s,s:b}", "fingerprint", fpr, "public_identity", b64,
 		              "state_dir", o->state_dir, "keychain", cf_keychain_path(kc),
 		              "passphrase", cf_keychain_has_passphrase(kc));
-		if (j)
-			print_json(j);
-		else
+		if (cf_cli_print_json(j))
 			rc = fail(NULL, -ENOMEM, "JSON output");
 	} else {
 		printf("Created keychain %s (passphrase: %s)\n", cf_keychain_path(kc),
@@ -337,7 +251,7 @@ static int status_json(const struct opts *o, const struct cf_keychain *kc, const
 		json_decref(j);
 		return fail(NULL, -ENOMEM, "JSON output");
 	}
-	print_json(j);
+	cf_cli_print_json(j);
 	return EXIT_OK;
 }
 
@@ -375,7 +289,8 @@ static int cmd_status(const struct opts *o)
 	char fpr[CF_FINGERPRINT_LEN], b64[256];
 	int r, rc;
 
-	r = read_passphrase(o, &pass);
+	r = cf_cli_read_passphrase(o->pass_file, CF_KEYCHAIN_MAX_PASSPHRASE, CF_CLI_PASS_TRAILING,
+	                           &pass);
 	if (r)
 		return passphrase_fail(o, r);
 	r = cf_keychain_open(&kc, o->state_dir, pass_str(pass));
@@ -400,56 +315,26 @@ static int cmd_status(const struct opts *o)
 	return rc;
 }
 
-/* Parse a command's options (GNU getopt_long: options may follow arguments). */
-static int parse_opts(const struct command *c, int argc, char **argv, struct opts *o)
+/* One of a command's own options (cf_cli_args handles --help and the complaints). */
+static int on_opt(void *ctx, const struct cf_cli_cmd *cmd, int opt, char *arg)
 {
-	int opt;
+	struct opts *o = ctx;
 
-	opterr = 0;
-	optind = 0; /* GNU: full reinitialisation */
-	while ((opt = getopt_long(argc, argv, ":h", c->longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(c->usage, stdout);
-			return -1;
-		case OPT_LOCAL:
-			o->local = 1;
-			break;
-		case OPT_STATE_DIR:
-			o->state_dir = optarg;
-			break;
-		case OPT_PASS_FILE:
-			o->pass_file = optarg;
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case ':':
-			fprintf(stderr, "keyvault %s: option '%s' needs a value\n", c->name,
-			        argv[optind - 1]);
-			goto usage;
-		default:
-			if (optopt)
-				fprintf(stderr, "keyvault %s: unknown option '-%c'\n", c->name,
-				        optopt);
-			else
-				fprintf(stderr, "keyvault %s: unknown option '%s'\n", c->name,
-				        argv[optind - 1]);
-			goto usage;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "keyvault %s: unexpected argument '%s'\n", c->name, argv[optind]);
-		goto usage;
-	}
-	if (o->state_dir && !*o->state_dir) {
-		fprintf(stderr, "keyvault %s: --state-dir is empty\n", c->name);
-		goto usage;
+	switch (opt) {
+	case OPT_LOCAL:
+		o->local = 1;
+		break;
+	case OPT_STATE_DIR:
+		o->state_dir = arg;
+		break;
+	case OPT_PASS_FILE:
+		o->pass_file = arg;
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
 	}
 	return 0;
-usage:
-	fprintf(stderr, "Try 'keyvault %s --help'.\n", c->name);
-	return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -457,45 +342,16 @@ int main(int argc, char **argv)
 	const struct command *c;
 	struct opts o = {0};
 	char *dir = NULL;
+	size_t i;
 	int rc;
 
 	cf_log_set_prog("keyvault");
-	if (argc < 2) {
-		fputs(usage_main, stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(usage_main, stdout);
-		return EXIT_OK;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("keyvault %s\n", CF_VERSION);
-		return EXIT_OK;
-	}
-	if (!strcmp(argv[1], "help")) {
-		if (argc == 2) {
-			fputs(usage_main, stdout);
-			return EXIT_OK;
-		}
-		c = find_command(argv[2]);
-		if (!c || argc > 3) {
-			fprintf(stderr, "keyvault help: %s '%s'\nUsage: keyvault help [command]\n",
-			        c ? "unexpected argument" : "no such command", argv[c ? 3 : 2]);
-			return EXIT_USAGE;
-		}
-		fputs(c->usage, stdout);
-		return EXIT_OK;
-	}
-	c = find_command(argv[1]);
-	if (!c) {
-		fprintf(stderr, "keyvault: unknown command '%s'\nTry 'keyvault --help'.\n",
-		        argv[1]);
-		return EXIT_USAGE;
-	}
-	o.cmd = c->name;
-	rc = parse_opts(c, argc - 1, argv + 1, &o);
-	if (rc)
-		return rc < 0 ? EXIT_OK : rc;
+	rc = cf_cli_args(&cli, argc, argv, on_opt, &o, &i, NULL);
+	if (rc != CF_CLI_RUN)
+		return rc;
+	c = &commands[i];
+	if (o.state_dir && !*o.state_dir)
+		return cf_cli_complain("keyvault", c->cli.name, "--state-dir is empty");
 	if (cf_core_init() != 0)
 		return fail(&o, CF_E_CRYPTO, "start the crypto library");
 	if (!o.state_dir) {

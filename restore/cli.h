@@ -22,13 +22,11 @@ struct opts {
 
 /*
  * cli_fail - "restore: <what>: <reason>" on stderr, once; with --json also
- * {"error": {code, what, message}} on stdout. Returns the exit status for @err.
+ * {"error": {code, what, message}} on stdout (cf_cli_vreport). Returns the exit status
+ * for @err (cf_cli_exit_code).
  */
 int cli_fail(const struct opts *o, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* cli_exit_code - the exit status for error @err (0: EXIT_OK). */
-int cli_exit_code(int err);
 
 /*
  * cli_open - open the repository as this device (and with @load, its snapshots,
@@ -39,9 +37,6 @@ int cli_open(const struct opts *o, int load, struct cf_session **s);
 
 /* cli_keychain - open this device's keychain alone (for check). Same returns. */
 int cli_keychain(const struct opts *o, struct cf_keychain **kc);
-
-/* cli_human - "12.3 MiB" into @buf. */
-const char *cli_human(char *buf, size_t cap, uint64_t n);
 
 int cmd_list(const struct opts *o);
 int cmd_snapshot(const struct opts *o);

@@ -17,6 +17,7 @@
 #include "restore/prune.h"
 #include "restore/restore.h"
 #include "restore/snapread.h"
+#include "util/cli.h"
 #include "util/log.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -29,14 +30,8 @@ static void on_signal(int sig)
 
 static void print_json(json_t *j)
 {
-	if (!j) {
-		fprintf(stderr, "restore: cannot build the JSON output: %s\n",
-		        cf_strerror(-ENOMEM));
-		return;
-	}
-	json_dumpf(j, stdout, JSON_INDENT(2));
-	putchar('\n');
-	json_decref(j);
+	if (cf_cli_print_json(j))
+		cf_cli_report("restore", 0, -ENOMEM, "cannot build the JSON output");
 }
 
 static void hex_id(char out[CF_HEX_LEN(32)], const uint8_t id[32])
@@ -146,7 +141,7 @@ int cmd_list(const struct opts *o)
 		hex_id(id, m->id);
 		time_text(when, sizeof(when), m->time, 0);
 		printf("%6llu  %.8s  %-19s  %8llu  %10s  %s", (unsigned long long)m->seq, id, when,
-		       (unsigned long long)m->files, cli_human(size, sizeof(size), m->bytes),
+		       (unsigned long long)m->files, cf_cli_human(size, sizeof(size), m->bytes),
 		       m->host);
 		if (m->nvanished)
 			printf("  (%zu vanished)", m->nvanished);
@@ -210,7 +205,7 @@ static int snapshot_report(const struct opts *o, const struct cf_manifest *m, co
 	} else {
 		printf("restored snapshot #%llu (%.8s) to %s: %llu files, %llu folders, %s\n",
 		       (unsigned long long)m->seq, id, to, (unsigned long long)res->files,
-		       (unsigned long long)res->dirs, cli_human(size, sizeof(size), res->bytes));
+		       (unsigned long long)res->dirs, cf_cli_human(size, sizeof(size), res->bytes));
 		if (res->db_checked)
 			printf("database: %s %s\n", check, res->db_status ? "FAILED" : "ok");
 		print_vanished(m);
@@ -231,11 +226,8 @@ int cmd_snapshot(const struct opts *o)
 	char *to = NULL;
 	int rc, state;
 
-	if (!o->to || !*o->to) {
-		fprintf(stderr, "restore snapshot: --to DIR is required\nTry 'restore snapshot"
-		                " --help'.\n");
-		return EXIT_USAGE;
-	}
+	if (!o->to || !*o->to)
+		return cf_cli_complain("restore", o->cmd, "--to DIR is required");
 	if (o->in_place && o->npaths) {
 		fprintf(stderr, "restore snapshot: --in-place replaces the whole store and cannot"
 		                " be combined with --path\n");
@@ -361,7 +353,7 @@ int cmd_check(const struct opts *o)
 		/* no repository there, or no key for it: configuration */
 		rc = cli_fail(o, rc, "check %s", o->repo) == EXIT_FAIL && rc == CF_E_NOTFOUND
 		         ? EXIT_USAGE
-		         : cli_exit_code(rc);
+		         : cf_cli_exit_code(rc);
 		goto done;
 	}
 	if (o->json) {
@@ -380,7 +372,8 @@ int cmd_check(const struct opts *o)
 		       st.keys, st.indexes, st.packs, st.snapshots, st.forgets, st.trees,
 		       (unsigned long long)st.blobs_checked);
 		if (o->read_data)
-			printf(" (%s of packs read)", cli_human(size, sizeof(size), st.bytes_read));
+			printf(" (%s of packs read)",
+			       cf_cli_human(size, sizeof(size), st.bytes_read));
 		printf("\n");
 		if (st.damaged)
 			printf("%zu problem%s found: the repository is damaged\n", st.damaged,
@@ -452,7 +445,7 @@ static void prune_text(const struct opts *o, const struct cf_prune_result *r)
 	else if (r->plans_ready)
 		printf("%zu pack%s %sdeleted (%s), %zu planned but in use again and kept\n",
 		       r->packs_deleted, r->packs_deleted == 1 ? "" : "s", would,
-		       cli_human(a, sizeof(a), r->bytes_deleted), r->packs_kept);
+		       cf_cli_human(a, sizeof(a), r->bytes_deleted), r->packs_kept);
 	if (r->plans_waiting)
 		printf("%zu plan%s younger than the grace period (%llu s): wait for a later run\n",
 		       r->plans_waiting, r->plans_waiting == 1 ? " is" : "s are",
@@ -460,7 +453,7 @@ static void prune_text(const struct opts *o, const struct cf_prune_result *r)
 	if (r->packs_planned)
 		printf("%zu unused pack%s (%s) %splanned for deletion after the grace period%s\n",
 		       r->packs_planned, r->packs_planned == 1 ? "" : "s",
-		       cli_human(b, sizeof(b), r->bytes_planned), o->dry_run ? "would be " : "",
+		       cf_cli_human(b, sizeof(b), r->bytes_planned), o->dry_run ? "would be " : "",
 		       o->dry_run ? "" : ": run prune again later");
 	else if (!r->plans_ready && !r->plans_waiting)
 		printf("nothing to prune\n");

@@ -9,9 +9,7 @@
  * comes from --passphrase-file FILE ("-" for standard input) or $COFFER_PASSPHRASE.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +20,7 @@
 #include "core/error.h"
 #include "core/secbuf.h"
 #include "restore/cli.h"
+#include "util/cli.h"
 #include "util/log.h"
 
 #ifndef CF_VERSION
@@ -166,128 +165,30 @@ static const struct option prune_opts[] = {
 };
 
 static const struct command {
-	const char *name;
-	const char *usage;
-	const struct option *longopts;
-	int min_args, max_args; /* positional arguments; -1: any number */
+	struct cf_cli_cmd cli; /* first: cf_cli walks this table; cli.max_args arguments at most */
+	int min_args;          /* positional arguments at least */
 	int (*run)(const struct opts *o);
 } commands[] = {
-    {"list", usage_list, list_opts, 0, 0, cmd_list},
-    {"snapshot", usage_snapshot, snapshot_opts, 1, 1, cmd_snapshot},
-    {"export", usage_export, export_opts, 1, 1, cmd_export},
-    {"check", usage_check, check_opts, 0, 0, cmd_check},
-    {"forget", usage_forget, list_opts, 1, -1, cmd_forget},
-    {"prune", usage_prune, prune_opts, 0, 0, cmd_prune},
+    {{"list", usage_list, NULL, list_opts, 0}, 0, cmd_list},
+    {{"snapshot", usage_snapshot, NULL, snapshot_opts, 1}, 1, cmd_snapshot},
+    {{"export", usage_export, NULL, export_opts, 1}, 1, cmd_export},
+    {{"check", usage_check, NULL, check_opts, 0}, 0, cmd_check},
+    {{"forget", usage_forget, NULL, list_opts, -1}, 1, cmd_forget},
+    {{"prune", usage_prune, NULL, prune_opts, 0}, 0, cmd_prune},
 };
 
-static const struct command *find_command(const char *name)
-{
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-	return NULL;
-}
-
-int cli_exit_code(int err)
-{
-	switch (err) {
-	case 0:
-		return EXIT_OK;
-	case CF_E_CONFIG:
-	case CF_E_INVAL:
-	case CF_E_VERSION:
-		return EXIT_USAGE;
-	default:
-		return EXIT_FAIL;
-	}
-}
+static const struct cf_cli cli = {
+    .prog = "restore", .version = CF_VERSION, .usage = usage_main, CF_CLI_COMMANDS(commands)};
 
 int cli_fail(const struct opts *o, int err, const char *fmt, ...)
 {
-	char what[1024];
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	rc = cf_cli_vreport("restore", o && o->json, err, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "restore: %s: %s\n", what, cf_strerror(err));
-	if (o && o->json) {
-		json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", cf_error_name(err),
-		                      "what", what, "message", cf_strerror(err));
-		if (j) {
-			json_dumpf(j, stdout, JSON_INDENT(2));
-			putchar('\n');
-			json_decref(j);
-		}
-	}
-	return cli_exit_code(err);
-}
-
-const char *cli_human(char *buf, size_t cap, uint64_t n)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double v = (double)n;
-	size_t u = 0;
-
-	while (v >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, cap, "%llu B", (unsigned long long)n);
-	else
-		snprintf(buf, cap, "%.1f %s", v, unit[u]);
-	return buf;
-}
-
-/*
- * The passphrase from --passphrase-file (first line) or $COFFER_PASSPHRASE into secure
- * memory; *@out = NULL when neither is given. Returns 0, CF_E_CONFIG, -errno.
- */
-static int read_passphrase(const struct opts *o, struct cf_secbuf **out)
-{
-	const size_t cap = CF_KEYCHAIN_MAX_PASSPHRASE + 2;
-	const char *env = getenv("COFFER_PASSPHRASE");
-	struct cf_secbuf *b = NULL;
-	size_t got = 0;
-	uint8_t *d;
-	int fd = -1, r;
-
-	*out = NULL;
-	if (!o->pass_file)
-		return env && *env ? cf_secbuf_dup(out, env, strlen(env) + 1) : 0;
-	r = cf_secbuf_new(&b, cap + 1);
-	if (r)
-		return r;
-	d = cf_secbuf_data(b);
-	fd = strcmp(o->pass_file, "-") == 0 ? STDIN_FILENO
-	                                    : open(o->pass_file, O_RDONLY | O_CLOEXEC);
-	r = fd < 0 ? -errno : 0;
-	while (!r && got < cap) {
-		ssize_t n = read(fd, d + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : 0;
-			break;
-		}
-		got += (size_t)n;
-	}
-	if (fd > STDIN_FILENO)
-		close(fd);
-	for (size_t i = 0; !r && i < got; i++)
-		if (d[i] == '\n' || d[i] == '\r')
-			got = i;
-	if (!r && (got == 0 || got > CF_KEYCHAIN_MAX_PASSPHRASE || memchr(d, '\0', got)))
-		r = CF_E_CONFIG;
-	if (r) {
-		cf_secbuf_free(b);
-		return r;
-	}
-	d[got] = '\0';
-	cf_secbuf_shrink(b, got + 1);
-	*out = b;
-	return 0;
+	return rc;
 }
 
 static int open_fail(const struct opts *o, int r, const char *what)
@@ -305,14 +206,16 @@ static int open_fail(const struct opts *o, int r, const char *what)
 		hint = " (run 'restore check' to name the damaged objects)";
 	cli_fail(o, r, "%s %s%s", what, o->repo, hint);
 	/* no keychain or no repository there, an unreadable passphrase: configuration */
-	return r == CF_E_NOTFOUND || r == CF_E_FORMAT ? EXIT_USAGE : cli_exit_code(r);
+	return r == CF_E_NOTFOUND || r == CF_E_FORMAT ? EXIT_USAGE : cf_cli_exit_code(r);
 }
 
 int cli_keychain(const struct opts *o, struct cf_keychain **kc)
 {
 	struct cf_secbuf *pass = NULL;
 	char *dir = o->state_dir ? strdup(o->state_dir) : cf_session_default_dir("STATE");
-	int r = dir ? read_passphrase(o, &pass) : -ENOMEM;
+	int r = dir ? cf_cli_read_passphrase(o->pass_file, CF_KEYCHAIN_MAX_PASSPHRASE,
+	                                     CF_CLI_PASS_FIRST_LINE, &pass)
+	            : -ENOMEM;
 
 	if (r) {
 		free(dir);
@@ -387,156 +290,93 @@ int cli_open(const struct opts *o, int load, struct cf_session **out)
 	return 0;
 }
 
-/* Parse a command's options (GNU getopt_long: options may follow arguments). */
-static int parse_opts(const struct command *c, int argc, char **argv, struct opts *o)
+/* One of a command's own options (cf_cli_args handles --help and the complaints). */
+static int on_opt(void *ctx, const struct cf_cli_cmd *cmd, int opt, char *arg)
 {
-	char *end = NULL;
-	int opt;
+	struct opts *o = ctx;
+	const char **v;
 
-	opterr = 0;
-	optind = 0; /* GNU: full reinitialisation */
-	while ((opt = getopt_long(argc, argv, ":h", c->longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(c->usage, stdout);
-			return -1;
-		case OPT_REPO:
-			o->repo = optarg;
-			break;
-		case OPT_STATE_DIR:
-			o->state_dir = optarg;
-			break;
-		case OPT_CACHE_DIR:
-			o->cache_dir = optarg;
-			break;
-		case OPT_PASS_FILE:
-			o->pass_file = optarg;
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_TO:
-			o->to = optarg;
-			break;
-		case OPT_PATH: {
-			const char **v = realloc(o->paths, (o->npaths + 1) * sizeof(*v));
-			if (!v)
-				return cli_fail(o, -ENOMEM, "parse options");
-			o->paths = v;
-			o->paths[o->npaths++] = optarg;
-			break;
-		}
-		case OPT_IN_PLACE:
-			o->in_place = 1;
-			break;
-		case OPT_VERIFY:
-			o->verify = 1;
-			break;
-		case OPT_READ_DATA:
-			o->read_data = 1;
-			break;
-		case OPT_DRY_RUN:
-			o->dry_run = 1;
-			break;
-		case OPT_GRACE:
-			errno = 0;
-			o->grace = strtoull(optarg, &end, 10);
-			if (errno || !*optarg || *end || optarg[0] == '-') {
-				fprintf(stderr,
-				        "restore %s: --grace wants whole seconds, not '%s'\n",
-				        c->name, optarg);
-				goto usage;
-			}
-			break;
-		case ':':
-			fprintf(stderr, "restore %s: option '%s' needs a value\n", c->name,
-			        argv[optind - 1]);
-			goto usage;
-		default:
-			if (optopt)
-				fprintf(stderr, "restore %s: unknown option '-%c'\n", c->name,
-				        optopt);
-			else
-				fprintf(stderr, "restore %s: unknown option '%s'\n", c->name,
-				        argv[optind - 1]);
-			goto usage;
-		}
-	}
-	o->args = argv + optind;
-	o->nargs = argc - optind;
-	if (o->nargs < c->min_args) {
-		fprintf(stderr, "restore %s: which snapshot? (an id, #sequence or 'latest')\n",
-		        c->name);
-		goto usage;
-	}
-	if (c->max_args >= 0 && o->nargs > c->max_args) {
-		fprintf(stderr, "restore %s: unexpected argument '%s'\n", c->name,
-		        o->args[c->max_args]);
-		goto usage;
-	}
-	if (!o->repo || !*o->repo) {
-		fprintf(stderr, "restore %s: --repo is required\n", c->name);
-		goto usage;
-	}
-	if ((o->state_dir && !*o->state_dir) || (o->cache_dir && !*o->cache_dir)) {
-		fprintf(stderr, "restore %s: an empty folder name\n", c->name);
-		goto usage;
+	switch (opt) {
+	case OPT_REPO:
+		o->repo = arg;
+		break;
+	case OPT_STATE_DIR:
+		o->state_dir = arg;
+		break;
+	case OPT_CACHE_DIR:
+		o->cache_dir = arg;
+		break;
+	case OPT_PASS_FILE:
+		o->pass_file = arg;
+		break;
+	case OPT_JSON:
+		o->json = 1;
+		break;
+	case OPT_TO:
+		o->to = arg;
+		break;
+	case OPT_PATH:
+		v = realloc(o->paths, (o->npaths + 1) * sizeof(*v));
+		if (!v)
+			return cli_fail(o, -ENOMEM, "parse options");
+		o->paths = v;
+		o->paths[o->npaths++] = arg;
+		break;
+	case OPT_IN_PLACE:
+		o->in_place = 1;
+		break;
+	case OPT_VERIFY:
+		o->verify = 1;
+		break;
+	case OPT_READ_DATA:
+		o->read_data = 1;
+		break;
+	case OPT_DRY_RUN:
+		o->dry_run = 1;
+		break;
+	case OPT_GRACE:
+		if (cf_cli_parse_uint(arg, 0, UINT64_MAX, &o->grace))
+			return cf_cli_complain("restore", cmd->name,
+			                       "--grace wants whole seconds, not '%s'", arg);
+		break;
 	}
 	return 0;
-usage:
-	fprintf(stderr, "Try 'restore %s --help'.\n", c->name);
-	return EXIT_USAGE;
+}
+
+/* main's arguments into @o and *@c, checked; CF_CLI_RUN, or the exit status. */
+static int parse(int argc, char **argv, struct opts *o, const struct command **c)
+{
+	size_t i;
+	int first, rc = cf_cli_args(&cli, argc, argv, on_opt, o, &i, &first);
+
+	if (rc != CF_CLI_RUN)
+		return rc;
+	*c = &commands[i];
+	o->cmd = (*c)->cli.name;
+	o->args = argv + first;
+	o->nargs = argc - first;
+	if (o->nargs < (*c)->min_args)
+		return cf_cli_complain("restore", o->cmd,
+		                       "which snapshot? (an id, #sequence or 'latest')");
+	if (!o->repo || !*o->repo)
+		return cf_cli_complain("restore", o->cmd, "--repo is required");
+	if ((o->state_dir && !*o->state_dir) || (o->cache_dir && !*o->cache_dir))
+		return cf_cli_complain("restore", o->cmd, "an empty folder name");
+	return CF_CLI_RUN;
 }
 
 int main(int argc, char **argv)
 {
-	const struct command *c;
+	const struct command *c = NULL;
 	struct opts o = {.grace = 3600};
 	int rc;
 
 	cf_log_set_prog("restore");
-	if (argc < 2) {
-		fputs(usage_main, stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(usage_main, stdout);
-		return EXIT_OK;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("restore %s\n", CF_VERSION);
-		return EXIT_OK;
-	}
-	if (!strcmp(argv[1], "help")) {
-		if (argc == 2) {
-			fputs(usage_main, stdout);
-			return EXIT_OK;
-		}
-		c = find_command(argv[2]);
-		if (!c || argc > 3) {
-			fprintf(stderr, "restore help: %s '%s'\nUsage: restore help [command]\n",
-			        c ? "unexpected argument" : "no such command", argv[c ? 3 : 2]);
-			return EXIT_USAGE;
-		}
-		fputs(c->usage, stdout);
-		return EXIT_OK;
-	}
-	c = find_command(argv[1]);
-	if (!c) {
-		fprintf(stderr, "restore: unknown command '%s'\nTry 'restore --help'.\n", argv[1]);
-		return EXIT_USAGE;
-	}
-	o.cmd = c->name;
-	rc = parse_opts(c, argc - 1, argv + 1, &o);
-	if (rc) {
-		free(o.paths);
-		return rc < 0 ? EXIT_OK : rc;
-	}
-	if (cf_core_init() != 0) {
-		free(o.paths);
-		return cli_fail(&o, CF_E_CRYPTO, "start the crypto library");
-	}
-	rc = c->run(&o);
+	rc = parse(argc, argv, &o, &c);
+	if (rc == CF_CLI_RUN && cf_core_init() != 0)
+		rc = cli_fail(&o, CF_E_CRYPTO, "start the crypto library");
+	if (rc == CF_CLI_RUN)
+		rc = c->run(&o);
 	free(o.paths);
 	return rc;
 }

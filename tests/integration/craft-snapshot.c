@@ -248,7 +248,8 @@ static int make_header(const struct spec *s, struct buf *out)
 		rc = 0;
 out:
 	if (a) {
-		archive_write_fail(a); /* no end-of-archive: we took the header only */
+		/* closing pads the body and writes the end blocks: past what we kept */
+		archive_write_close(a);
 		archive_write_free(a);
 	}
 	archive_entry_free(e);
@@ -304,16 +305,22 @@ static int encode_entry(struct cf_repo *r, const struct spec *s, struct buf *pie
 
 static int write_expect(const char *dir, const struct spec *s)
 {
-	char path[4200], sub[4200];
+	const char *rel = s->tree_path;
+	char path[4200];
 	FILE *f;
 
+	if (!rel || strlen(dir) + strlen(rel) + 2 > sizeof(path))
+		return 1;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return 1;
-	snprintf(path, sizeof(path), "%s/%s", dir, s->tree_path);
+	strcpy(path, dir);
+	strcat(path, "/");
+	strcat(path, rel);
 	for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')) != NULL; p++) {
-		snprintf(sub, sizeof(sub), "%.*s", (int)(p - path), path);
-		if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+		*p = '\0'; /* each parent folder in turn */
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
 			return 1;
+		*p = '/';
 	}
 	if (s->kind == H_DIR)
 		return mkdir(path, 0755) < 0 && errno != EEXIST;

@@ -76,6 +76,11 @@ if setup good; then
 	rc=$?
 	if [ "$rc" -eq 0 ] && diff -r "$d/expect" "$d/live" >/dev/null 2>&1; then ok
 	else bad "good: --in-place restore (exit $rc) did not replace the live store"; show "$d/r.err"; fi
+	# export: a plain tar that GNU tar extracts to the same files
+	mkdir -p "$d/untar"
+	if "$rs" export latest "${common[@]}" >"$d/x.tar" 2>"$d/x.err" </dev/null &&
+		tar -xf "$d/x.tar" -C "$d/untar" && diff -r "$d/expect" "$d/untar" >/dev/null; then ok
+	else bad "good: restore export does not give the committed files"; show "$d/x.err"; fi
 fi
 
 # ---- hostile variants ----
@@ -112,6 +117,13 @@ for v in dotdot header-dotdot absolute symlink-out device hardlink; do
 	else bad "$v: the file outside DIR was changed or linked to"; fi
 
 	echo "$v: restore exit $rc: $(sed "s|$tmp|TMP|g" "$d/r.err" | head -1)"
+
+	# export must not hand the hostile entry to whatever reads its tar
+	"$rs" export latest "${common[@]}" >"$d/x.tar" 2>"$d/x.err" </dev/null
+	rc=$?
+	if [ "$rc" -eq 1 ] || [ "$rc" -eq 3 ]; then ok
+	else bad "$v: restore export exit $rc, want a refusal (1 or 3)"; show "$d/x.err"; fi
+	rm -f "$d/x.tar"
 
 	# over a live store, atomically: it must stay exactly as it was
 	restore_to "$d" "$d/live" --in-place
