@@ -103,6 +103,8 @@ int cf_dbsnap_take(const char *src_path, const char *dest_path, int busy_ms,
 		r = sql_fail(dst, rc, "cannot open copy", dest_path);
 		goto fail;
 	}
+	/* A scratch copy: no journal, no fsync (it is deleted after the backup run). */
+	sqlite3_exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", NULL, NULL, NULL);
 	bk = sqlite3_backup_init(dst, "main", src, "main");
 	if (!bk) {
 		r = sql_fail(dst, sqlite3_errcode(dst), "cannot start backup of", src_path);

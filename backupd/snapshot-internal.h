@@ -45,6 +45,8 @@ struct run {
 	uint64_t packs_seen;
 
 	char *dbcopy; /* spool path of the database copy while it exists */
+	char *dbstate; /* the database page state file (backupd/dbpages.h) */
+	int committed; /* the manifest is stored */
 	uint8_t lock_id[32]; /* our backup lock in locks/, while has_lock */
 	int has_lock;
 

@@ -13,9 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backupd/dbpages.h"
 #include "backupd/dbsnap.h"
 #include "backupd/snapshot-internal.h"
 #include "core/error.h"
+#include "core/hash.h"
+#include "core/encode.h"
 #include "repo/locks.h"
 #include "util/log.h"
 
@@ -175,37 +178,78 @@ static int take_db(struct run *x, struct cf_dbsnap_info *info, struct stat *live
 	return cf_attnames_load(&x->names, x->dbcopy, x->store);
 }
 
-/* The database copy as the archive's first entry, "chat.db"; the copy is removed after. */
-static int add_db(struct run *x, const struct stat *live)
+/* Where the page digests of the previous backup of this store live (dbpages.h). */
+static int state_path(struct run *x)
 {
-	struct cf_archive_ref *refs = NULL;
-	size_t n = 0;
+	char hex[CF_HEX_LEN(16)];
+	uint8_t h[16];
+
+	cf_hash_blake2b(h, sizeof(h), NULL, x->store, strlen(x->store));
+	cf_encode_hex(hex, h, sizeof(h));
+	if (asprintf(&x->dbstate, "%s/dbstate-%s", cf_repo_spool_dir(x->r), hex) < 0) {
+		x->dbstate = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The database copy as the archive's first entry, "chat.db", stored page by page
+ * (docs/database-chunking.md); the copy is removed after.
+ */
+static int add_db(struct run *x, const struct stat *live, const struct cf_dbsnap_info *info)
+{
+	const struct cf_repokeys *k = cf_keyring_current(cf_repo_keyring(x->r));
+	struct cf_archive_entry e = {
+	    .path = CF_SNAPSHOT_DB_NAME,
+	    .type = CF_ARCHIVE_FILE,
+	    .body = CF_ARCHIVE_BODY_CHUNKLIST,
+	    .mode = live->st_mode & 0777,
+	    .mtime = (int64_t)live->st_mtim.tv_sec,
+	    .mtime_nsec = (uint32_t)live->st_mtim.tv_nsec,
+	    .nrefs = 1,
+	};
+	struct cf_archive_ref root;
+	struct cf_dbpages_stats dst = {0};
 	uint64_t size = 0;
 	int fd, r;
 
 	x->prog.path = CF_SNAPSHOT_DB_NAME;
+	r = state_path(x);
+	if (r)
+		return r;
 	fd = open(x->dbcopy, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		cf_log_err("cannot open database copy %s: %s", x->dbcopy, strerror(errno));
 		return r;
 	}
-	r = cf_body_read(x->body, fd, x->dbcopy, &refs, &n, &size);
+	r = cf_dbpages_store(x->r, fd, info->page_size, info->pages, x->dbstate,
+	                     cf_repokeys_gear(k), 0, x->o->stop, &root, &size, &dst);
 	close(fd);
 	remove_copy(x->dbcopy);
 	free(x->dbcopy);
 	x->dbcopy = NULL;
-	if (!r)
-		r = cf_snapshot_add_entry(x, CF_SNAPSHOT_DB_NAME, CF_ARCHIVE_FILE, live->st_mode,
-		                          (int64_t)live->st_mtim.tv_sec,
-		                          (uint32_t)live->st_mtim.tv_nsec, refs, n, size);
-	free(refs);
+	if (r)
+		return r;
+	cf_log_debug("database: %llu of %llu pages stored in %llu bundles (%s)",
+	             (unsigned long long)dst.pages_changed, (unsigned long long)dst.pages,
+	             (unsigned long long)dst.groups_stored,
+	             dst.had_state ? "changed pages" : "no earlier state: all pages");
+	e.size = size;
+	e.refs = &root;
+	r = cf_archive_header(&e, x->hdr, CF_ARCHIVE_HEADER_MAX, &e.header_len);
+	if (!r) {
+		e.header = x->hdr;
+		r = cf_tree_writer_add(x->tw, &e);
+	}
 	if (r)
 		return r;
 	x->files++;
 	x->files_read++;
 	x->bytes += size;
 	x->prog.files_done++;
+	x->prog.bytes_done += size;
 	x->prog.path = NULL;
 	if (x->o->progress)
 		x->o->progress(x->o->ctx, &x->prog);
@@ -375,6 +419,13 @@ static void run_free(struct run *x)
 		remove_copy(x->dbcopy);
 		free(x->dbcopy);
 	}
+	if (x->dbstate) {
+		if (x->committed)
+			cf_dbpages_state_commit(x->dbstate);
+		else
+			cf_dbpages_state_drop(x->dbstate);
+		free(x->dbstate);
+	}
 	if (x->rootfd >= 0)
 		close(x->rootfd);
 	cf_snapshot_drop_rows(x);
@@ -430,7 +481,7 @@ int cf_snapshot_run(struct cf_session *s, const struct cf_snapshot_opts *o,
 	x.prog.bytes_total = x.walk->bytes + info.bytes;
 	x.dirs = 0;
 	x.skipped = x.walk->skipped;
-	r = add_db(&x, &live);
+	r = add_db(&x, &live, &info);
 	for (size_t i = 0; !r && i < x.walk->n; i++) {
 		const struct cf_walk_entry *we = &x.walk->e[i];
 		if (run_stopped(&x)) {
@@ -449,6 +500,7 @@ int cf_snapshot_run(struct cf_session *s, const struct cf_snapshot_opts *o,
 		r = commit(&x, &info, &out);
 	if (r)
 		goto fail;
+	x.committed = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	out.files = x.files;
 	out.dirs = x.dirs;

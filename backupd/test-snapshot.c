@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "core/error.h"
 #include "repo/archive.h"
+#include "repo/dbmap.h"
 #include "tests/lib/check.h"
 
 static char *dir;
@@ -124,6 +125,13 @@ static int fetch(void *ctx, const uint8_t id[CF_BLOB_ID_BYTES], uint32_t len, ui
 	return r;
 }
 
+/* repo/dbmap.h's fetch: any blob of the repository. */
+static int get_any(void *ctx, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES], uint8_t **data,
+                   size_t *len)
+{
+	return cf_repo_get_blob(ctx, (enum cf_blob_type)type, id, data, len);
+}
+
 /* Export the newest snapshot as a tar file; return its manifest's vanished count. */
 static size_t export_latest(const char *tar_path, uint64_t *nsnaps)
 {
@@ -131,6 +139,7 @@ static size_t export_latest(const char *tar_path, uint64_t *nsnaps)
 	struct cf_tree_reader *tr = NULL;
 	struct cf_tarstream *ts = NULL;
 	struct reader rd = {.r = s->repo};
+	struct cf_dbmap_src dbsrc = {.get = get_any, .ctx = s->repo};
 	size_t nv;
 	int fd;
 
@@ -142,6 +151,7 @@ static size_t export_latest(const char *tar_path, uint64_t *nsnaps)
 	nv = rd.m->nvanished;
 	REQUIRE(cf_tree_reader_new(&tr, next_piece, &rd) == 0);
 	REQUIRE(cf_tarstream_new(&ts, tr, fetch, &rd) == 0);
+	REQUIRE(cf_tarstream_set_body_source(ts, cf_dbmap_body_source(), &dbsrc) == 0);
 	fd = open(tar_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	REQUIRE(fd >= 0);
 	CHECK_RC(cf_tarstream_export(ts, fd), 0);

@@ -225,6 +225,25 @@ int cf_tarstream_new(struct cf_tarstream **out, struct cf_tree_reader *r, cf_chu
                      void *ctx);
 
 /*
+ * A producer of CHUNKLIST bodies (database page maps, repo/dbmap.h): @open starts entry
+ * @e's body (0 with a handle in *@h), @read gives its next bytes (*@got < @len only at its
+ * end), @close releases the handle. The stream checks that exactly e->size bytes come.
+ */
+struct cf_body_source {
+	int (*open)(void *ctx, const struct cf_archive_entry *e, void **h);
+	int (*read)(void *h, uint8_t *buf, size_t len, size_t *got);
+	void (*close)(void *h);
+};
+
+/*
+ * cf_tarstream_set_body_source - read CHUNKLIST bodies through @src (borrowed; @ctx is
+ * passed to @src->open). Without one such a body stops the stream with CF_E_VERSION.
+ * Returns 0 or CF_E_INVAL (NULL argument, or reading began).
+ */
+int cf_tarstream_set_body_source(struct cf_tarstream *s, const struct cf_body_source *src,
+                                 void *ctx);
+
+/*
  * cf_tarstream_set_filter - emit only the entries whose path equals one of @paths[0..n)
  * or lies below one (at a '/' boundary: "a/b" selects "a/b" and "a/b/c", not "a/bc").
  * Trailing '/' in a filter path is ignored. Call before the first read. Ancestor
@@ -243,7 +262,7 @@ int cf_tarstream_filter_matched(const struct cf_tarstream *s, size_t i);
 /*
  * cf_tarstream_read - the next up to @len bytes of the stream into @buf. *@got receives
  * the number written: less than @len only at the end of the stream, 0 once it is over.
- * Returns 0; CF_E_VERSION for a CHUNKLIST body (not supported by this build, logged);
+ * Returns 0; CF_E_VERSION for a CHUNKLIST body without a body source (logged);
  * errors of the tree reader or of @fetch, unchanged. Errors are sticky.
  */
 int cf_tarstream_read(struct cf_tarstream *s, void *buf, size_t len, size_t *got);

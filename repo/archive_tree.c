@@ -546,6 +546,11 @@ struct cf_tarstream {
 	uint8_t *chunk; /* its plaintext, while being emitted */
 	size_t pad;     /* zero bytes after the body */
 
+	const struct cf_body_source *bsrc; /* CHUNKLIST bodies; NULL: not supported */
+	void *bctx;
+	void *bh; /* the open CHUNKLIST body */
+	uint64_t boff;
+
 	struct filter_path *filter;
 	size_t nfilter;
 	int started;
@@ -587,6 +592,16 @@ static void filter_free(struct filter_path *f, size_t n)
 	for (size_t i = 0; f && i < n; i++)
 		free(f[i].path);
 	free(f);
+}
+
+int cf_tarstream_set_body_source(struct cf_tarstream *s, const struct cf_body_source *src,
+                                 void *ctx)
+{
+	if (!s || !src || !src->open || !src->read || !src->close || s->started)
+		return CF_E_INVAL;
+	s->bsrc = src;
+	s->bctx = ctx;
+	return 0;
 }
 
 int cf_tarstream_set_filter(struct cf_tarstream *s, const char *const *paths, size_t n)
@@ -672,7 +687,43 @@ static int ts_fail(struct cf_tarstream *s, int err)
 	s->err = err;
 	free(s->chunk);
 	s->chunk = NULL;
+	if (s->bh)
+		s->bsrc->close(s->bh);
+	s->bh = NULL;
 	return err;
+}
+
+/* TS_BODY of a CHUNKLIST body: up to @len bytes from the body source. */
+static int ts_chunklist(struct cf_tarstream *s, uint8_t *out, size_t len, size_t *n)
+{
+	const struct cf_archive_entry *e = s->e;
+	uint64_t left = e->size - s->boff;
+	size_t got = 0;
+	int ret;
+
+	if (!s->bh) {
+		ret = s->bsrc->open(s->bctx, e, &s->bh);
+		if (ret)
+			return ret;
+		s->boff = 0;
+		left = e->size;
+	}
+	if (len > left)
+		len = (size_t)left;
+	ret = s->bsrc->read(s->bh, out, len, &got);
+	if (ret)
+		return ret;
+	if (got != len) {
+		char shown[256];
+
+		cf_log_err("\"%s\": the body ended after %llu of %llu bytes",
+		           cf_archive_printable(e->path, shown, sizeof(shown)),
+		           (unsigned long long)(s->boff + got), (unsigned long long)e->size);
+		return CF_E_CORRUPT;
+	}
+	s->boff += got;
+	*n = got;
+	return 0;
 }
 
 int cf_tarstream_read(struct cf_tarstream *s, void *buf, size_t len, size_t *got)
@@ -701,7 +752,7 @@ int cf_tarstream_read(struct cf_tarstream *s, void *buf, size_t len, size_t *got
 			}
 			if (!selected(s, s->e->path))
 				break;
-			if (s->e->body == CF_ARCHIVE_BODY_CHUNKLIST) {
+			if (s->e->body == CF_ARCHIVE_BODY_CHUNKLIST && !s->bsrc) {
 				char shown[256];
 
 				cf_log_err("\"%s\": large-body chunk lists need a newer Coffer",
@@ -728,6 +779,28 @@ int cf_tarstream_read(struct cf_tarstream *s, void *buf, size_t len, size_t *got
 			}
 			break;
 		case TS_BODY:
+			if (e->body == CF_ARCHIVE_BODY_CHUNKLIST) {
+				n = 0;
+				if (s->bh && s->boff == e->size) {
+					s->bsrc->close(s->bh);
+					s->bh = NULL;
+					s->pad = (CF_TAR_BLOCK - e->size % CF_TAR_BLOCK) %
+					         CF_TAR_BLOCK;
+					s->state = TS_PAD;
+					break;
+				}
+				if (e->size == 0) {
+					s->pad = 0;
+					s->state = TS_PAD;
+					break;
+				}
+				ret = ts_chunklist(s, out + done, len - done, &n);
+				if (ret)
+					return ts_fail(s, ret);
+				done += n;
+				s->st.body_bytes += n;
+				break;
+			}
 			if (s->ref == e->nrefs) {
 				s->pad = (CF_TAR_BLOCK - e->size % CF_TAR_BLOCK) % CF_TAR_BLOCK;
 				s->state = TS_PAD;
@@ -841,6 +914,8 @@ void cf_tarstream_free(struct cf_tarstream *s)
 	if (!s)
 		return;
 	free(s->chunk);
+	if (s->bh)
+		s->bsrc->close(s->bh);
 	filter_free(s->filter, s->nfilter);
 	free(s);
 }

@@ -2,6 +2,8 @@
 #pragma once
 
 /* Internal to repo.c, repo_sync.c and repo_write.c. */
+#include <pthread.h>
+
 #include "repo/repo.h"
 
 #include "repo/pack.h"
@@ -33,7 +35,8 @@ struct cf_repo {
 	} *rosters;
 	size_t nrosters;
 
-	/* writer */
+	/* writer; @mu guards it (and the cache) so cf_repo_put_blob may run on several threads */
+	pthread_mutex_t mu;
 	struct cf_packw *pack;  /* being filled; NULL when none */
 	struct idset inpack;    /* ids of the blobs in @pack (dedup before the cache knows) */
 	struct idset excluded;  /* packs named by prune plans: no dedup against them */

@@ -149,6 +149,7 @@ int cf_repo_open(struct cf_repo **out, const struct cf_repo_opts *o)
 
 	if (!r)
 		return -ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
 	rc = cf_core_init();
 	if (!rc)
 		rc = cf_storage_open(&r->st, o->url, o->create);
@@ -195,6 +196,7 @@ void cf_repo_free(struct cf_repo *r)
 	free(r->url);
 	free(r->cache_dir);
 	free(r->spool_dir);
+	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
 
@@ -271,7 +273,11 @@ const struct cf_pubid *cf_repo_signers(const struct cf_repo *r, size_t *n)
 
 void cf_repo_stats(const struct cf_repo *r, struct cf_repo_stats *st)
 {
+	struct cf_repo *w = (struct cf_repo *)r; /* the lock only, nothing else changes */
+
+	pthread_mutex_lock(&w->mu);
 	*st = r->stats;
+	pthread_mutex_unlock(&w->mu);
 }
 
 int cf_repo_set_roster(struct cf_repo *r, uint32_t epoch, const struct cf_pubid *ids, size_t n)

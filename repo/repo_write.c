@@ -78,7 +78,7 @@ static int require_keys(struct cf_repo *r)
 	return 0;
 }
 
-int cf_repo_flush(struct cf_repo *r)
+static int flush_locked(struct cf_repo *r)
 {
 	struct cf_pack_entry *e = NULL;
 	char name[CF_STORAGE_NAME_MAX];
@@ -111,15 +111,29 @@ int cf_repo_flush(struct cf_repo *r)
 	return rc;
 }
 
-int cf_repo_exclude_pack(struct cf_repo *r, const uint8_t id[32])
+int cf_repo_flush(struct cf_repo *r)
 {
-	if (cf_repo_idset_has(&r->excluded, 1, id))
-		return 0;
-	return cf_repo_idset_add(&r->excluded, 1, id);
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = flush_locked(r);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
 }
 
-int cf_repo_blob_usable(struct cf_repo *r, enum cf_blob_type type,
-			const uint8_t id[CF_BLOB_ID_BYTES])
+int cf_repo_exclude_pack(struct cf_repo *r, const uint8_t id[32])
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->mu);
+	if (!cf_repo_idset_has(&r->excluded, 1, id))
+		rc = cf_repo_idset_add(&r->excluded, 1, id);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static int usable_locked(struct cf_repo *r, enum cf_blob_type type,
+			 const uint8_t id[CF_BLOB_ID_BYTES])
 {
 	const struct cf_repokeys *k;
 	struct cf_blob_loc loc;
@@ -139,6 +153,23 @@ int cf_repo_blob_usable(struct cf_repo *r, enum cf_blob_type type,
 	return loc.epoch == cf_repokeys_epoch(k) && !cf_repo_idset_has(&r->excluded, 1, loc.pack);
 }
 
+int cf_repo_blob_usable(struct cf_repo *r, enum cf_blob_type type,
+			const uint8_t id[CF_BLOB_ID_BYTES])
+{
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = usable_locked(r, type, id);
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/*
+ * Thread-safe: the id and the sealing (compression, encryption) run unlocked, so several
+ * threads storing blobs keep several cores busy; dedup and the pack are under r->mu. A
+ * new id is claimed (put in @inpack) before it is sealed, so two threads storing the
+ * same content store it once; every caller is joined before the index is committed.
+ */
 int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data, size_t len,
 		     uint8_t id[CF_BLOB_ID_BYTES], int *is_new)
 {
@@ -154,22 +185,29 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	cf_repokeys_blob_id(k, type, data, len, id);
 	if (is_new)
 		*is_new = 0;
-	rc = cf_repo_blob_usable(r, type, id);
-	if (rc < 0)
-		return rc;
+	pthread_mutex_lock(&r->mu);
+	rc = usable_locked(r, type, id);
 	if (rc == 1)
-		goto dup;
+		r->stats.blobs_dup++;
+	if (rc == 0)
+		rc = cf_repo_idset_add(&r->inpack, (uint8_t)type, id); /* claimed */
+	else if (rc == 1)
+		rc = 1;
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		return rc < 0 ? rc : 0;
 	rc = cf_blob_seal(&sealed, &slen, k, r->repo_id, type, id, data, len);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&r->mu);
 	if (!r->pack) {
 		rc = cf_packw_new(&r->pack, r->spool_dir, k, r->repo_id);
 		if (rc)
 			goto out;
 	}
 	rc = cf_packw_add(r->pack, (uint8_t)type, id, sealed, (uint32_t)slen, (uint32_t)len);
-	if (!rc)
-		rc = cf_repo_idset_add(&r->inpack, (uint8_t)type, id);
+	if (!rc && !cf_repo_idset_has(&r->inpack, (uint8_t)type, id))
+		rc = cf_repo_idset_add(&r->inpack, (uint8_t)type, id); /* a flush came between */
 	if (rc)
 		goto out;
 	r->stats.blobs_new++;
@@ -177,13 +215,11 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	if (is_new)
 		*is_new = 1;
 	if (cf_packw_bytes(r->pack) >= r->pack_size)
-		rc = cf_repo_flush(r);
+		rc = flush_locked(r);
 out:
+	pthread_mutex_unlock(&r->mu);
 	free(sealed);
 	return rc;
-dup:
-	r->stats.blobs_dup++;
-	return 0;
 }
 
 static int collect_unindexed(struct cf_repo *r, struct cf_index *ix)
@@ -223,6 +259,7 @@ int cf_repo_commit_index(struct cf_repo *r)
 	rc = require_keys(r);
 	if (!rc)
 		rc = cf_repo_flush(r);
+	pthread_mutex_lock(&r->mu);
 	if (!rc)
 		rc = collect_unindexed(r, &ix);
 	if (rc || ix.npacks == 0)
@@ -247,6 +284,7 @@ int cf_repo_commit_index(struct cf_repo *r)
 	if (!rc)
 		rc = cf_cache_commit(r->cache);
 out:
+	pthread_mutex_unlock(&r->mu);
 	for (size_t i = 0; i < ix.npacks; i++)
 		free(ix.packs[i].e);
 	free(ix.packs);

@@ -10,6 +10,7 @@
 #include "core/encode.h"
 #include "core/error.h"
 #include "repo/cache.h"
+#include "repo/dbmap.h"
 #include "repo/chain.h"
 #include "repo/manifest.h"
 #include "restore/snapread.h"
@@ -207,11 +208,27 @@ static int tree_cb(void *ctx, const uint8_t id[CF_BLOB_ID_BYTES])
 	return rc;
 }
 
+static int map_blob(void *ctx, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES])
+{
+	return blob_ref(ctx, type, id, 0);
+}
+
 static int entry_cb(void *ctx, const struct cf_archive_entry *e)
 {
 	struct walk *w = ctx;
 	uint8_t type = e->body == CF_ARCHIVE_BODY_CHUNKLIST ? CF_BLOB_CHUNKLIST : CF_BLOB_DATA;
 	int rc = 0;
+
+	if (e->body == CF_ARCHIVE_BODY_CHUNKLIST && e->nrefs == 1) {
+		/* a database page map: every node and bundle it names */
+		size_t before = w->problems;
+		rc = cf_dbmap_walk(&e->refs[0], cf_snapread_get_blob, w->c->repo, map_blob, w);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc && w->problems == before)
+			problem(w, rc, "database page map", e->refs[0].id, "cannot be read");
+		return 0;
+	}
 
 	for (size_t i = 0; i < e->nrefs && !rc; i++)
 		rc = blob_ref(w, type, e->refs[i].id, 0);

@@ -9,6 +9,7 @@
 #include "core/encode.h"
 #include "core/error.h"
 #include "repo/cache.h"
+#include "repo/dbmap.h"
 #include "repo/index.h"
 #include "repo/object.h"
 #include "repo/pack.h"
@@ -60,11 +61,18 @@ static int ref_tree(void *ctx, const uint8_t id[CF_BLOB_ID_BYTES])
 	return cf_blobset_add(&((struct pr *)ctx)->refs, CF_BLOB_TREE, id, NULL);
 }
 
+static int ref_blob(void *ctx, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES])
+{
+	return cf_blobset_add(&((struct pr *)ctx)->refs, type, id, NULL);
+}
+
 static int ref_entry(void *ctx, const struct cf_archive_entry *e)
 {
 	struct pr *p = ctx;
 	int rc = 0;
 
+	if (e->body == CF_ARCHIVE_BODY_CHUNKLIST) /* a database page map: its nodes, bundles */
+		return cf_dbmap_walk(&e->refs[0], cf_snapread_get_blob, p->r, ref_blob, p);
 	if (e->body != CF_ARCHIVE_BODY_REFS) {
 		cf_log_err("\"%s\": a chunk-list body this build cannot follow: prune needs a"
 		           " newer Coffer",

@@ -7,6 +7,7 @@
 
 #include "core/encode.h"
 #include "core/error.h"
+#include "repo/dbmap.h"
 #include "util/log.h"
 
 struct pieces {
@@ -18,6 +19,7 @@ struct pieces {
 
 struct cf_snapread {
 	struct pieces p;
+	struct cf_dbmap_src dbsrc;
 	struct cf_tree_reader *tree;
 	struct cf_tarstream *tar;
 };
@@ -83,6 +85,22 @@ static int fetch_chunk(void *ctx, const uint8_t id[CF_BLOB_ID_BYTES], uint32_t l
 	return 0;
 }
 
+int cf_snapread_get_blob(void *repo, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES],
+                         uint8_t **data, size_t *len)
+{
+	struct cf_repo *r = repo;
+	int rc = cf_repo_get_blob(r, (enum cf_blob_type)type, id, data, len);
+
+	if (rc == CF_E_NOTFOUND) {
+		char hex[CF_HEX_LEN(CF_BLOB_ID_BYTES)];
+
+		cf_encode_hex(hex, id, CF_BLOB_ID_BYTES);
+		cf_log_err("%s: %s blob %s of the snapshot is in no index", cf_repo_url(r),
+		           type == CF_BLOB_CHUNKLIST ? "page map" : "data", hex);
+	}
+	return rc;
+}
+
 int cf_snapread_new(struct cf_snapread **out, struct cf_repo *r, const struct cf_manifest *m)
 {
 	struct cf_snapread *s;
@@ -98,6 +116,10 @@ int cf_snapread_new(struct cf_snapread **out, struct cf_repo *r, const struct cf
 	rc = cf_tree_reader_new(&s->tree, next_piece, &s->p);
 	if (!rc)
 		rc = cf_tarstream_new(&s->tar, s->tree, fetch_chunk, &s->p);
+	s->dbsrc.get = cf_snapread_get_blob;
+	s->dbsrc.ctx = r;
+	if (!rc)
+		rc = cf_tarstream_set_body_source(s->tar, cf_dbmap_body_source(), &s->dbsrc);
 	if (rc) {
 		cf_snapread_free(s);
 		return rc;

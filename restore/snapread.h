@@ -55,3 +55,10 @@ int cf_snapread_walk(struct cf_repo *r, const struct cf_manifest *m,
  * '/' in @sel is ignored), the rule of cf_tarstream_set_filter; 0 otherwise.
  */
 int cf_snapread_path_selected(const char *path, const char *sel);
+
+/*
+ * cf_snapread_get_blob - a repo/dbmap.h cf_dbmap_get_fn over the repository @repo (a
+ * struct cf_repo *): cf_repo_get_blob, naming a blob that is in no index.
+ */
+int cf_snapread_get_blob(void *repo, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES],
+                         uint8_t **data, size_t *len);
