@@ -214,7 +214,7 @@ static int add_db(struct run *x, const struct stat *live, const struct cf_dbsnap
 	uint64_t size = 0;
 	int fd, r;
 
-	x->prog.path = CF_SNAPSHOT_DB_NAME;
+	cf_snapshot_report(x, CF_SNAPSHOT_DB_NAME);
 	r = state_path(x);
 	if (r)
 		return r;
@@ -249,10 +249,8 @@ static int add_db(struct run *x, const struct stat *live, const struct cf_dbsnap
 	x->files_read++;
 	x->bytes += size;
 	x->prog.files_done++;
-	x->prog.bytes_done += size;
-	x->prog.path = NULL;
-	if (x->o->progress)
-		x->o->progress(x->o->ctx, &x->prog);
+	atomic_fetch_add(&x->bytes_read, size);
+	cf_snapshot_report(x, NULL);
 	return 0;
 }
 
@@ -385,7 +383,6 @@ static int guard_begin(struct run *x)
 static int setup(struct run *x)
 {
 	const struct cf_repokeys *k = cf_keyring_current(cf_repo_keyring(x->r));
-	struct cf_repo_stats st;
 	int r;
 
 	if (!k) {
@@ -393,17 +390,11 @@ static int setup(struct run *x)
 		return CF_E_NOTFOUND;
 	}
 	x->epoch = cf_repokeys_epoch(k);
-	cf_repo_stats(x->r, &st);
-	x->packs_seen = st.packs;
 	x->run_id = (int64_t)time(NULL);
 	x->hdr = malloc(CF_ARCHIVE_HEADER_MAX);
 	if (!x->hdr)
 		return -ENOMEM;
-	r = cf_chunker_new(&x->ch, NULL, cf_repokeys_gear(k));
-	if (!r)
-		r = cf_body_new(&x->body, x->r, x->ch, x->o->stop, cf_snapshot_progress_bytes, x);
-	if (!r)
-		r = cf_tree_writer_new(&x->tw, 0, emit_piece, x);
+	r = cf_tree_writer_new(&x->tw, 0, emit_piece, x);
 	if (!r)
 		r = guard_begin(x);
 	return r;
@@ -435,8 +426,6 @@ static void run_free(struct run *x)
 	cf_walk_free(x->walk);
 	cf_attnames_free(x->names);
 	cf_tree_writer_free(x->tw);
-	cf_body_free(x->body);
-	cf_chunker_free(x->ch);
 	free(x->trees);
 	free(x->hdr);
 	free(x->store);
@@ -445,7 +434,8 @@ static void run_free(struct run *x)
 int cf_snapshot_run(struct cf_session *s, const struct cf_snapshot_opts *o,
                     struct cf_snapshot_result *res)
 {
-	struct run x = {.s = s, .r = s->repo, .o = o, .rootfd = -1};
+	struct run x = {.s = s, .r = s->repo, .o = o, .rootfd = -1,
+	                .prog_mu = PTHREAD_MUTEX_INITIALIZER};
 	struct cf_snapshot_result out = {0};
 	struct cf_dbsnap_info info = {0};
 	struct timespec t0, t1;
@@ -482,18 +472,8 @@ int cf_snapshot_run(struct cf_session *s, const struct cf_snapshot_opts *o,
 	x.dirs = 0;
 	x.skipped = x.walk->skipped;
 	r = add_db(&x, &live, &info);
-	for (size_t i = 0; !r && i < x.walk->n; i++) {
-		const struct cf_walk_entry *we = &x.walk->e[i];
-		if (run_stopped(&x)) {
-			r = -EINTR;
-		} else if (we->type == CF_ARCHIVE_DIR) {
-			r = cf_snapshot_add_entry(&x, we->path, CF_ARCHIVE_DIR, we->mode, we->mtime,
-			                          we->mtime_nsec, NULL, 0, 0);
-			x.dirs += !r;
-		} else {
-			r = cf_snapshot_add_file(&x, we);
-		}
-	}
+	if (!r)
+		r = cf_snapshot_add_walk(&x);
 	if (!r)
 		r = cf_tree_writer_finish(x.tw, NULL);
 	if (!r)

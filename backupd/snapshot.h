@@ -40,7 +40,9 @@ struct cf_snapshot_opts {
 	const char *store;                 /* the store folder (holds chat.db); required */
 	int busy_ms;                       /* 0: CF_SNAPSHOT_BUSY_MS */
 	const volatile sig_atomic_t *stop; /* non-zero: stop at the next blob (may be NULL) */
-	cf_snapshot_progress_fn progress;  /* may be NULL; called often: rate-limit output */
+	/* may be NULL; called often (rate-limit output), from the reader threads too, but
+	 * never twice at once; p->path is the file being read or committed */
+	cf_snapshot_progress_fn progress;
 	void *ctx;
 };
 

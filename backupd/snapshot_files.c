@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* The file half of a backup run: cache lookups, reading, entries, vanished files. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,13 +13,16 @@
 #include "core/error.h"
 #include "util/log.h"
 
-void cf_snapshot_progress_bytes(void *ctx, uint64_t bytes)
+void cf_snapshot_report(struct run *x, const char *path)
 {
-	struct run *x = ctx;
-
-	x->prog.bytes_done += bytes;
-	if (x->o->progress)
-		x->o->progress(x->o->ctx, &x->prog);
+	if (!x->o->progress)
+		return;
+	pthread_mutex_lock(&x->prog_mu);
+	x->prog.path = path;
+	x->prog.bytes_done = atomic_load(&x->bytes_read);
+	x->o->progress(x->o->ctx, &x->prog);
+	x->prog.path = NULL;
+	pthread_mutex_unlock(&x->prog_mu);
 }
 
 int cf_snapshot_add_entry(struct run *x, const char *path, uint8_t type, uint32_t mode,
@@ -82,30 +86,38 @@ void cf_snapshot_drop_rows(struct run *x)
 
 /*
  * Write the waiting file-cache rows once their blobs are safe: @all after the index
- * commit, otherwise when a pack was uploaded since the last look (every row queued so
- * far belongs to a file finished before that upload, so its blobs are in stored packs).
+ * commit, otherwise the leading rows whose blobs are in stored packs (every blob of a
+ * row was added before the row was queued, so a durable pack numbered at or after the
+ * row's ticket, with all before it, covers them).
  */
 int cf_snapshot_flush_rows(struct run *x, int all)
 {
 	struct cf_cache *c = cf_repo_cache(x->r);
-	struct cf_repo_stats st;
+	uint64_t taken, durable;
+	size_t k = 0;
 	int r;
 
-	cf_repo_stats(x->r, &st);
-	if (!all && st.packs == x->packs_seen)
-		return 0;
-	x->packs_seen = st.packs;
 	if (!x->npend)
 		return 0;
+	cf_repo_pack_tickets(x->r, &taken, &durable);
+	while (k < x->npend && (all || x->pend[k].ticket < durable))
+		k++;
+	if (!k)
+		return 0;
+	cf_repo_lock(x->r); /* readers and uploads use the cache too */
 	r = cf_cache_begin(c);
-	for (size_t i = 0; i < x->npend && !r; i++)
+	for (size_t i = 0; i < k && !r; i++)
 		r = cf_cache_file_put(c, x->pend[i].path, &x->pend[i].st, x->epoch, x->pend[i].refs,
 		                      x->pend[i].len, x->run_id);
 	if (!r)
 		r = cf_cache_commit(c);
-	for (size_t i = 0; i < x->npend; i++)
+	else
+		cf_cache_rollback(c);
+	cf_repo_unlock(x->r);
+	for (size_t i = 0; i < k; i++)
 		free_row(&x->pend[i]);
-	x->npend = 0;
+	memmove(x->pend, x->pend + k, (x->npend - k) * sizeof(*x->pend));
+	x->npend -= k;
 	return r;
 }
 
@@ -113,6 +125,7 @@ static int queue_row(struct run *x, const char *abs, const struct cf_file_stat *
                      const struct cf_archive_ref *refs, size_t n)
 {
 	struct pending_row *p;
+	uint64_t durable;
 	int r;
 
 	r = cf_snapshot_flush_rows(x, 0); /* rows of earlier files first: see above */
@@ -128,6 +141,7 @@ static int queue_row(struct run *x, const char *abs, const struct cf_file_stat *
 	}
 	p = &x->pend[x->npend];
 	memset(p, 0, sizeof(*p));
+	cf_repo_pack_tickets(x->r, &p->ticket, &durable);
 	p->st = *st;
 	p->path = strdup(abs);
 	r = p->path ? cf_refs_encode(refs, n, &p->refs, &p->len) : -ENOMEM;
@@ -169,7 +183,9 @@ static int cached_refs(struct run *x, const char *abs, const struct cf_walk_entr
 	uint64_t sum = 0;
 	int r;
 
+	cf_repo_lock(x->r);
 	r = cf_cache_file_get(c, abs, &we->st, x->epoch, &enc, &len);
+	cf_repo_unlock(x->r);
 	if (r == CF_E_NOTFOUND)
 		return 0;
 	if (r)
@@ -217,12 +233,12 @@ static int open_file(struct run *x, const char *rel)
  * file did not change while it was read); 1 when it vanished (ENOENT); 2 when it was
  * skipped with a warning; <0 on error.
  */
-static int read_file(struct run *x, const struct cf_walk_entry *we, struct cf_archive_ref **refs,
-                     size_t *n, uint64_t *size, struct cf_file_stat *st, int *stable)
+static int read_file(struct run *x, struct cf_body *body, const struct cf_walk_entry *we,
+                     struct cf_archive_ref **refs, size_t *n, uint64_t *size,
+                     struct cf_file_stat *st, int *stable)
 {
 	struct stat before, after;
 	struct cf_file_stat a, b;
-	uint64_t done0 = x->prog.bytes_done;
 	int fd, r;
 
 	for (int attempt = 0;; attempt++) {
@@ -243,8 +259,7 @@ static int read_file(struct run *x, const struct cf_walk_entry *we, struct cf_ar
 			close(fd);
 			return 2;
 		}
-		x->prog.bytes_done = done0;
-		r = cf_body_read(x->body, fd, we->path, refs, n, size);
+		r = cf_body_read(body, fd, we->path, refs, n, size);
 		if (!r && fstat(fd, &after) < 0)
 			r = -errno;
 		close(fd);
@@ -268,25 +283,41 @@ static int read_file(struct run *x, const struct cf_walk_entry *we, struct cf_ar
 	}
 }
 
-int cf_snapshot_add_file(struct run *x, const struct cf_walk_entry *we)
+void cf_file_job_clear(struct file_job *j)
 {
-	struct cf_archive_ref *refs = NULL;
-	struct cf_file_stat st;
-	char *abs = NULL;
-	size_t n = 0;
-	uint64_t size = we->st.size;
-	int r, stable = 0, cached;
+	free(j->refs);
+	free(j->abs);
+	memset(j, 0, sizeof(*j));
+}
 
-	x->prog.path = we->path;
-	if (asprintf(&abs, "%s/%s", x->store, we->path) < 0)
+int cf_snapshot_file_plan(struct run *x, const struct cf_walk_entry *we, struct file_job *j)
+{
+	int r;
+
+	memset(j, 0, sizeof(*j));
+	j->size = we->st.size;
+	if (asprintf(&j->abs, "%s/%s", x->store, we->path) < 0) {
+		j->abs = NULL;
 		return -ENOMEM;
-	cached = cached_refs(x, abs, we, &refs, &n);
-	if (cached < 0) {
-		r = cached;
-		goto out;
 	}
-	if (!cached) {
-		r = read_file(x, we, &refs, &n, &size, &st, &stable);
+	r = cached_refs(x, j->abs, we, &j->refs, &j->n);
+	if (r < 0)
+		return r;
+	j->cached = r;
+	return 0;
+}
+
+void cf_snapshot_file_read(struct run *x, struct cf_body *body, const struct cf_walk_entry *we,
+                           struct file_job *j)
+{
+	j->rc = read_file(x, body, we, &j->refs, &j->n, &j->size, &j->st, &j->stable);
+}
+
+int cf_snapshot_file_commit(struct run *x, const struct cf_walk_entry *we, struct file_job *j)
+{
+	int r = j->rc;
+
+	if (!j->cached) {
 		if (r == 1) {
 			cf_log_debug("%s vanished before it could be read", we->path);
 			r = cf_snapshot_add_vanished(x, we->path);
@@ -300,10 +331,10 @@ int cf_snapshot_add_file(struct run *x, const struct cf_walk_entry *we)
 		if (r)
 			goto out;
 	} else {
-		x->prog.bytes_done += size;
+		atomic_fetch_add(&x->bytes_read, j->size);
 	}
 	r = cf_snapshot_add_entry(x, we->path, CF_ARCHIVE_FILE, we->mode, we->mtime, we->mtime_nsec,
-	                          refs, n, size);
+	                          j->refs, j->n, j->size);
 	if (r == CF_E_INVAL || r == CF_E_LIMIT) {
 		cf_log_warn("skipping %s/%s: %s", x->store, we->path, cf_strerror(r));
 		x->skipped++;
@@ -314,22 +345,20 @@ int cf_snapshot_add_file(struct run *x, const struct cf_walk_entry *we)
 		goto out;
 	cf_attnames_mark(x->names, we->path);
 	x->files++;
-	x->bytes += size;
-	if (cached) {
+	x->bytes += j->size;
+	if (j->cached) {
 		x->files_unchanged++;
 	} else {
 		x->files_read++;
-		if (stable)
-			r = queue_row(x, abs, &st, refs, n);
+		if (j->stable)
+			r = queue_row(x, j->abs, &j->st, j->refs, j->n);
 	}
 out:
 	if (!r) {
+		pthread_mutex_lock(&x->prog_mu);
 		x->prog.files_done++;
-		x->prog.path = NULL;
-		if (x->o->progress)
-			x->o->progress(x->o->ctx, &x->prog);
+		pthread_mutex_unlock(&x->prog_mu);
+		cf_snapshot_report(x, NULL);
 	}
-	free(refs);
-	free(abs);
 	return r;
 }

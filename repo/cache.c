@@ -139,6 +139,12 @@ int cf_cache_commit(struct cf_cache *c)
 	return exec(c, "COMMIT");
 }
 
+void cf_cache_rollback(struct cf_cache *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		(void)exec(c, "ROLLBACK");
+}
+
 static int exists(struct cf_cache *c, const char *sql, const uint8_t name[32])
 {
 	sqlite3_stmt *st = NULL;

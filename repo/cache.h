@@ -34,6 +34,8 @@ void cf_cache_free(struct cf_cache *c);
 /* cf_cache_begin / cf_cache_commit - group many writes in one transaction. */
 int cf_cache_begin(struct cf_cache *c);
 int cf_cache_commit(struct cf_cache *c);
+/* cf_cache_rollback - abandon the open transaction, if any (after a failed write). */
+void cf_cache_rollback(struct cf_cache *c);
 
 /* cf_cache_has_index - 1 when index object @name was loaded, 0 if not, <0 on error. */
 int cf_cache_has_index(struct cf_cache *c, const uint8_t name[32]);

@@ -23,9 +23,9 @@ struct cf_packw {
 	const struct cf_repokeys *k;
 	uint8_t repo_id[CF_REPO_ID_BYTES];
 	char *spool_dir;
-	int spool;                    /* blobs in arrival order */
-	uint64_t spool_len;
-	struct cf_pack_entry *e;      /* offsets into the spool until finish */
+	int spool;                    /* the pack being written: magic, blobs in arrival order */
+	uint64_t spool_len;           /* bytes written to it */
+	struct cf_pack_entry *e;      /* final offsets */
 	size_t n, cap;
 };
 
@@ -106,6 +106,13 @@ int cf_packw_new(struct cf_packw **out, const char *spool_dir, const struct cf_r
 	}
 	p->spool = fd;
 	p->k = k;
+	fd = write_all(p->spool, pack_magic, sizeof(pack_magic));
+	if (fd) {
+		cf_log_err("writing pack spool in %s: %s", spool_dir, strerror(-fd));
+		cf_packw_free(p);
+		return fd;
+	}
+	p->spool_len = sizeof(pack_magic);
 	memcpy(p->repo_id, repo_id, CF_REPO_ID_BYTES);
 	*out = p;
 	return 0;
@@ -158,7 +165,7 @@ int cf_packw_add(struct cf_packw *p, uint8_t type, const uint8_t id[CF_BLOB_ID_B
 	e = &p->e[p->n++];
 	e->type = type;
 	memcpy(e->id, id, CF_BLOB_ID_BYTES);
-	e->offset = (uint32_t)p->spool_len; /* spool offset until finish */
+	e->offset = (uint32_t)p->spool_len;
 	e->length = stored_len;
 	e->raw_length = raw_len;
 	p->spool_len += stored_len;
@@ -241,27 +248,24 @@ int cf_pack_entries_decode(const uint8_t *in, size_t len, size_t *used,
 	return 0;
 }
 
-/* Copy the blobs from the spool into @fd in the order of @e (already shuffled). */
-static int copy_blobs(struct cf_packw *p, int fd, struct cf_hash *h, uint64_t *pos)
+/*
+ * Hash what add() wrote (read back from the page cache): done by finish, outside the
+ * repository lock, so several packs are hashed on several cores.
+ */
+static int hash_written(struct cf_packw *p, struct cf_hash *h, uint64_t *pos)
 {
 	uint8_t *buf = malloc(COPY_BUF);
 	int r = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->n && !r; i++) {
-		uint64_t src = p->e[i].offset, left = p->e[i].length;
-		p->e[i].offset = (uint32_t)*pos;
-		while (left && !r) {
-			size_t chunk = left < COPY_BUF ? (size_t)left : COPY_BUF;
-			r = pread_all(p->spool, buf, chunk, src);
-			if (!r)
-				r = write_all(fd, buf, chunk);
+	while (*pos < p->spool_len && !r) {
+		uint64_t left = p->spool_len - *pos;
+		size_t chunk = left < COPY_BUF ? (size_t)left : COPY_BUF;
+		r = pread_all(p->spool, buf, chunk, *pos);
+		if (!r)
 			cf_hash_update(h, buf, chunk);
-			src += chunk;
-			left -= chunk;
-			*pos += chunk;
-		}
+		*pos += chunk;
 	}
 	free(buf);
 	return r;
@@ -281,27 +285,16 @@ int cf_packw_finish(struct cf_packw *p, int *fd_out, uint64_t *size, uint8_t pac
 	size_t list_len = 0, table_len = 0;
 	struct cf_hash *h = NULL;
 	uint64_t pos = 0, total, pad;
-	int fd = -1, r;
+	int fd = p->spool, r;
 
-	/* Fisher-Yates with the CSPRNG: blob order reveals nothing about arrival order. */
-	for (size_t i = p->n; i > 1; i--) {
-		size_t j = cf_core_random_uniform((uint32_t)i);
-		struct cf_pack_entry t = p->e[i - 1];
-		p->e[i - 1] = p->e[j];
-		p->e[j] = t;
-	}
-	fd = anon_file(p->spool_dir);
-	if (fd < 0) {
-		r = fd;
-		fd = -1;
+	if (lseek(fd, 0, SEEK_END) < 0 || (uint64_t)lseek(fd, 0, SEEK_CUR) != p->spool_len) {
+		r = -EIO;
 		goto fail;
 	}
 	r = cf_hash_new(&h, 32, NULL);
 	if (r)
 		goto fail;
-	r = write_hashed(fd, h, pack_magic, sizeof(pack_magic), &pos);
-	if (!r)
-		r = copy_blobs(p, fd, h, &pos);
+	r = hash_written(p, h, &pos);
 	if (r)
 		goto fail;
 	/* the table (offsets are final now) as an encrypted object: epoch || entries */
@@ -335,6 +328,7 @@ int cf_packw_finish(struct cf_packw *p, int *fd_out, uint64_t *size, uint8_t pac
 		goto fail;
 	cf_hash_final(h, pack_id);
 	*fd_out = fd;
+	p->spool = -1; /* the caller's now */
 	*size = pos;
 	*entries = p->e;
 	*n = p->n;
@@ -348,8 +342,6 @@ int cf_packw_finish(struct cf_packw *p, int *fd_out, uint64_t *size, uint8_t pac
 fail:
 	if (r < 0 && r != -ENOMEM)
 		cf_log_err("writing pack in %s: %s", p->spool_dir, strerror(-r));
-	if (fd >= 0)
-		close(fd);
 	cf_hash_free(h);
 	free(list);
 	free(plain);

@@ -47,8 +47,9 @@ uint64_t cf_packw_bytes(const struct cf_packw *p);
 size_t cf_packw_count(const struct cf_packw *p);
 
 /*
- * cf_packw_finish - write the final pack (blobs shuffled, padded, table, trailer) into a
- * new anonymous file. On success *@fd is a descriptor the caller reads with pread and
+ * cf_packw_finish - complete the pack in its anonymous file (blobs in arrival order,
+ * padding, table, trailer), hashing it as it goes; call it without holding locks that
+ * other writers need (it reads the whole pack back once). On success *@fd is a descriptor the caller reads with pread and
  * closes, *@size its length, @pack_id the BLAKE2b-256 of its bytes (its name), and
  * *@entries (malloc'ed, caller frees) the *@n blobs with their final offsets.
  * The writer is spent either way; free it. Returns 0, -errno, -ENOMEM.

@@ -37,7 +37,15 @@ struct cf_repo {
 
 	/* writer; @mu guards it (and the cache) so cf_repo_put_blob may run on several threads */
 	pthread_mutex_t mu;
+	pthread_cond_t cv;      /* an upload finished */
 	struct cf_packw *pack;  /* being filled; NULL when none */
+	uint32_t pack_epoch;    /* the epoch of @pack's blobs */
+	/* packs are numbered (tickets) when taken for upload; uploads finish in any order */
+	uint64_t packs_taken, packs_durable; /* tickets [0, durable) are all stored */
+	uint64_t done_mask;     /* bit i: ticket durable + i is stored */
+	uint32_t pack_epoch_of[64]; /* by ticket % 64, for the uploads in flight */
+	int uploading;          /* uploads in flight */
+	int write_err;          /* the first failed upload: every later write fails with it */
 	struct idset inpack;    /* ids of the blobs in @pack (dedup before the cache knows) */
 	struct idset excluded;  /* packs named by prune plans: no dedup against them */
 	struct cf_repo_stats stats;

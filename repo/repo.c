@@ -150,6 +150,7 @@ int cf_repo_open(struct cf_repo **out, const struct cf_repo_opts *o)
 	if (!r)
 		return -ENOMEM;
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
 	rc = cf_core_init();
 	if (!rc)
 		rc = cf_storage_open(&r->st, o->url, o->create);
@@ -197,6 +198,7 @@ void cf_repo_free(struct cf_repo *r)
 	free(r->cache_dir);
 	free(r->spool_dir);
 	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
 	free(r);
 }
 

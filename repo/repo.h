@@ -127,6 +127,22 @@ int cf_repo_commit_index(struct cf_repo *r);
 void cf_repo_stats(const struct cf_repo *r, struct cf_repo_stats *st);
 
 /*
+ * cf_repo_lock / cf_repo_unlock - hold the writer lock while using cf_repo_cache()
+ * directly when other threads may be storing blobs (they use the cache under it). Never
+ * call another cf_repo_* function while holding it.
+ */
+void cf_repo_lock(struct cf_repo *r);
+void cf_repo_unlock(struct cf_repo *r);
+
+/*
+ * cf_repo_pack_tickets - packs are numbered when taken for upload (*@taken so far);
+ * *@durable is the length of the prefix of those numbers that are all stored and in the
+ * cache. A blob added before a moment when *@taken was T is stored once *@durable > T.
+ * Thread-safe.
+ */
+void cf_repo_pack_tickets(struct cf_repo *r, uint64_t *taken, uint64_t *durable);
+
+/*
  * cf_repo_get_blob - read, verify and decrypt blob (@type, @id); *@data malloc'ed.
  * Returns 0; CF_E_NOTFOUND (not in any index); CF_E_AUTH / CF_E_CORRUPT (damaged pack:
  * the message names the pack object); storage errors.

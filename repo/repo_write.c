@@ -78,7 +78,25 @@ static int require_keys(struct cf_repo *r)
 	return 0;
 }
 
-static int flush_locked(struct cf_repo *r)
+/* Mark pack ticket @t uploaded and advance the durable prefix. Under r->mu. */
+static void ticket_done_locked(struct cf_repo *r, uint64_t t)
+{
+	uint64_t bit = t - r->packs_durable;
+
+	if (bit < 64)
+		r->done_mask |= 1ull << bit;
+	while (r->done_mask & 1) {
+		r->done_mask >>= 1;
+		r->packs_durable++;
+	}
+}
+
+/*
+ * Finish and upload the pack @p (ticket @t) without holding r->mu, so other threads keep
+ * sealing into the next pack and several packs are hashed and uploaded at once; then
+ * record it in the cache under the lock. Frees @p.
+ */
+static int upload_pack(struct cf_repo *r, struct cf_packw *p, uint64_t t)
 {
 	struct cf_pack_entry *e = NULL;
 	char name[CF_STORAGE_NAME_MAX];
@@ -87,38 +105,86 @@ static int flush_locked(struct cf_repo *r)
 	size_t n = 0;
 	int fd = -1, rc;
 
-	if (!r->pack || cf_packw_count(r->pack) == 0)
-		return 0;
-	rc = cf_packw_finish(r->pack, &fd, &size, pid, &e, &n);
-	cf_packw_free(r->pack);
-	r->pack = NULL;
-	cf_repo_idset_clear(&r->inpack);
-	if (rc)
-		return rc;
-	cf_repo_object_name(name, "data", pid);
-	rc = cf_storage_put_file(r->st, name, fd, size);
-	if (rc == CF_E_EXISTS)
-		rc = 0; /* same bytes, same name: already there */
-	close(fd);
+	rc = cf_packw_finish(p, &fd, &size, pid, &e, &n);
+	cf_packw_free(p);
+	if (!rc) {
+		cf_repo_object_name(name, "data", pid);
+		rc = cf_storage_put_file(r->st, name, fd, size);
+		if (rc == CF_E_EXISTS)
+			rc = 0; /* same bytes, same name: already there */
+		close(fd);
+	}
+	pthread_mutex_lock(&r->mu);
 	if (!rc)
-		rc = cf_cache_add_pack(r->cache, pid, cf_repokeys_epoch(cf_keyring_current(r->ring)),
-				       size, e, n, NULL);
+		rc = cf_cache_add_pack(r->cache, pid, r->pack_epoch_of[t & 63], size, e, n, NULL);
 	if (!rc) {
 		r->stats.bytes_stored += size;
 		r->stats.packs++;
+		ticket_done_locked(r, t);
+	} else if (!r->write_err) {
+		r->write_err = rc;
 	}
+	r->uploading--;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
 	free(e);
 	return rc;
 }
 
+/*
+ * Take the pack being filled (under r->mu) for upload: returns it with its ticket, or
+ * NULL when there is none. At most 63 uploads are in flight (the ticket window).
+ */
+static struct cf_packw *take_locked(struct cf_repo *r, uint64_t *t)
+{
+	struct cf_packw *p = r->pack;
+
+	if (!p || cf_packw_count(p) == 0)
+		return NULL;
+	while (r->packs_taken - r->packs_durable >= 63)
+		pthread_cond_wait(&r->cv, &r->mu);
+	r->pack = NULL;
+	*t = r->packs_taken++;
+	r->pack_epoch_of[*t & 63] = r->pack_epoch;
+	r->uploading++;
+	return p;
+}
+
 int cf_repo_flush(struct cf_repo *r)
 {
+	struct cf_packw *p;
+	uint64_t t = 0;
 	int rc;
 
 	pthread_mutex_lock(&r->mu);
-	rc = flush_locked(r);
+	p = take_locked(r, &t);
+	pthread_mutex_unlock(&r->mu);
+	rc = p ? upload_pack(r, p, t) : 0;
+	pthread_mutex_lock(&r->mu);
+	while (r->uploading)
+		pthread_cond_wait(&r->cv, &r->mu);
+	if (!rc)
+		rc = r->write_err;
 	pthread_mutex_unlock(&r->mu);
 	return rc;
+}
+
+void cf_repo_lock(struct cf_repo *r)
+{
+	pthread_mutex_lock(&r->mu);
+}
+
+void cf_repo_unlock(struct cf_repo *r)
+{
+	pthread_mutex_unlock(&r->mu);
+}
+
+void cf_repo_pack_tickets(struct cf_repo *r, uint64_t *taken, uint64_t *durable)
+{
+	pthread_mutex_lock(&r->mu);
+	*taken = r->packs_taken;
+	*durable = r->packs_durable;
+	pthread_mutex_unlock(&r->mu);
 }
 
 int cf_repo_exclude_pack(struct cf_repo *r, const uint8_t id[32])
@@ -142,11 +208,10 @@ static int usable_locked(struct cf_repo *r, enum cf_blob_type type,
 	if (require_keys(r))
 		return -EINVAL;
 	k = cf_keyring_current(r->ring);
-	if (cf_repo_idset_has(&r->inpack, (uint8_t)type, id))
-		return 1;
+	/* the cache first: a stored blob in a pack a prune plan names is not usable */
 	rc = cf_cache_find_blob(r->cache, (uint8_t)type, id, &loc);
-	if (rc == CF_E_NOTFOUND)
-		return 0;
+	if (rc == CF_E_NOTFOUND) /* sealed in this run, pack not yet in the cache? */
+		return cf_repo_idset_has(&r->inpack, (uint8_t)type, id);
 	if (rc)
 		return rc < 0 ? rc : -EIO;
 	/* Ids are keyed per epoch; the epoch test only guards against a stale cache row. */
@@ -174,8 +239,10 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 		     uint8_t id[CF_BLOB_ID_BYTES], int *is_new)
 {
 	const struct cf_repokeys *k;
+	struct cf_packw *full = NULL;
 	uint8_t *sealed = NULL;
 	size_t slen = 0;
+	uint64_t t = 0;
 	int rc;
 
 	rc = require_keys(r);
@@ -200,10 +267,14 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&r->mu);
+	rc = r->write_err;
+	if (rc)
+		goto out;
 	if (!r->pack) {
 		rc = cf_packw_new(&r->pack, r->spool_dir, k, r->repo_id);
 		if (rc)
 			goto out;
+		r->pack_epoch = cf_repokeys_epoch(k);
 	}
 	rc = cf_packw_add(r->pack, (uint8_t)type, id, sealed, (uint32_t)slen, (uint32_t)len);
 	if (!rc && !cf_repo_idset_has(&r->inpack, (uint8_t)type, id))
@@ -215,10 +286,12 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	if (is_new)
 		*is_new = 1;
 	if (cf_packw_bytes(r->pack) >= r->pack_size)
-		rc = flush_locked(r);
+		full = take_locked(r, &t);
 out:
 	pthread_mutex_unlock(&r->mu);
 	free(sealed);
+	if (full)
+		rc = upload_pack(r, full, t);
 	return rc;
 }
 
