@@ -220,29 +220,16 @@ static char *immutable_uri(const char *path)
 	return u;
 }
 
-int cf_attnames_load(struct cf_attnames **out, const char *db_path, const char *store_abs)
+int cf_attnames_load_db(struct cf_attnames **out, sqlite3 *db, const char *db_path,
+                        const char *store_abs)
 {
 	struct cf_attnames *a = NULL;
-	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	char *uri = NULL;
 	int rc, r;
 
 	r = cf_attnames_new(&a);
 	if (r)
 		return r;
-	uri = immutable_uri(db_path);
-	if (!uri) {
-		cf_attnames_free(a);
-		return -ENOMEM;
-	}
-	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
-	                     NULL);
-	free(uri);
-	if (rc != SQLITE_OK) {
-		r = sql_code(db, rc, db_path);
-		goto fail;
-	}
 	r = has_column(db);
 	if (r < 0) {
 		r = sql_code(db, sqlite3_errcode(db), db_path);
@@ -274,15 +261,32 @@ int cf_attnames_load(struct cf_attnames **out, const char *db_path, const char *
 	if (r)
 		goto fail;
 done:
-	r = 0;
 	sqlite3_finalize(st);
-	sqlite3_close(db);
 	cf_attnames_seal(a);
 	*out = a;
-	return r;
+	return 0;
 fail:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
 	cf_attnames_free(a);
+	return r;
+}
+
+int cf_attnames_load(struct cf_attnames **out, const char *db_path, const char *store_abs)
+{
+	sqlite3 *db = NULL;
+	char *uri = NULL;
+	int rc, r;
+
+	uri = immutable_uri(db_path);
+	if (!uri)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+	                     NULL);
+	free(uri);
+	if (rc != SQLITE_OK)
+		r = sql_code(db, rc, db_path);
+	else
+		r = cf_attnames_load_db(out, db, db_path, store_abs);
+	sqlite3_close(db);
 	return r;
 }

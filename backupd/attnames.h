@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #pragma once
 
+#include <sqlite3.h>
+
 /*
  * The attachment files the message database names (attachment.filename), as paths
  * relative to the store, so a backup can tell which of them it could not store: a file
@@ -32,6 +34,14 @@ struct cf_attnames;
  * CF_E_FORMAT / CF_E_CORRUPT / CF_E_IO for a database SQLite cannot read (logged); -ENOMEM.
  */
 int cf_attnames_load(struct cf_attnames **out, const char *db_path, const char *store_abs);
+
+/*
+ * cf_attnames_load_db - the same from an open connection @db (named @db_path in
+ * messages), inside whatever transaction the caller holds: the backup reads the names
+ * in the read transaction its database copy is made in.
+ */
+int cf_attnames_load_db(struct cf_attnames **out, sqlite3 *db, const char *db_path,
+                        const char *store_abs);
 
 /*
  * cf_attnames_new - an empty set, for a store without a database or for tests; paths

@@ -27,15 +27,26 @@
 
 struct job {
 	struct cf_repo *repo;
-	int fd, old_fd, new_fd;
+	int old_fd, new_fd;
 	uint32_t ps;
-	uint64_t pages, old_pages;
+	uint64_t old_pages;
 	const uint8_t *key; /* digest key, secure memory */
 	const volatile sig_atomic_t *stop;
 
 	pthread_mutex_t mu;
-	uint64_t next_group; /* the next group to take */
-	int err;             /* first error */
+	pthread_cond_t ready_cv, free_cv;
+	uint8_t *bufs;           /* nbufs group buffers of GROUP pages */
+	size_t nbufs;
+	size_t *freel, nfree;    /* free buffers */
+	struct gref {
+		size_t buf;
+		uint64_t g;
+		size_t n;
+	} *ready;                /* submitted groups, FIFO */
+	size_t rhead, rtail;
+	int closed;              /* no more groups will come */
+	uint64_t submitted;      /* groups submitted */
+	int err;                 /* first error */
 	struct cf_dbpages_stats st;
 };
 
@@ -121,21 +132,14 @@ static int old_usable(struct job *j, struct wbuf *w, const uint8_t *rec, int *di
 }
 
 /* One group: digest its pages, store the changed ones as one bundle, write its records. */
-static int do_group(struct job *j, struct wbuf *w, uint64_t g, uint64_t *changed)
+static int do_group(struct job *j, struct wbuf *w, uint64_t g, size_t n, uint64_t *changed)
 {
 	uint64_t first = g * GROUP;
-	size_t n = (size_t)(j->pages - first < GROUP ? j->pages - first : GROUP);
 	size_t nold = 0, k = 0, kept = 0;
 	uint8_t id[CF_BLOB_ID_BYTES] = {0};
 	int distinct = 0, r, rewrite = 0;
 	uint8_t keep[GROUP];
 
-	r = pread_full(j->fd, w->data, n * j->ps, first * j->ps);
-	if (r) {
-		cf_log_err("reading the database copy at page %llu: %s",
-		           (unsigned long long)first + 1, strerror(-r));
-		return r;
-	}
 	if (j->old_fd >= 0 && first < j->old_pages) {
 		nold = (size_t)(j->old_pages - first < n ? j->old_pages - first : n);
 		r = pread_full(j->old_fd, w->old, nold * REC, STATE_HDR + first * REC);
@@ -209,38 +213,45 @@ static void *worker(void *arg)
 {
 	struct job *j = arg;
 	struct wbuf w = {0};
-	uint64_t groups = (j->pages + GROUP - 1) / GROUP;
 	int r = 0;
 
-	w.data = malloc((size_t)GROUP * j->ps);
 	w.bundle = malloc((size_t)GROUP * j->ps);
 	w.old = malloc((size_t)GROUP * REC);
 	w.rec = malloc((size_t)GROUP * REC);
-	if (!w.data || !w.bundle || !w.old || !w.rec)
+	if (!w.bundle || !w.old || !w.rec)
 		r = -ENOMEM;
+	pthread_mutex_lock(&j->mu);
 	for (;;) {
-		uint64_t g, changed = 0;
+		struct gref gr;
+		uint64_t changed = 0;
 
-		pthread_mutex_lock(&j->mu);
 		if (r && !j->err)
 			j->err = r;
-		if (j->err || j->next_group >= groups || (j->stop && *j->stop)) {
-			if (!j->err && j->stop && *j->stop)
-				j->err = -EINTR;
-			pthread_mutex_unlock(&j->mu);
+		if (!j->err && j->stop && *j->stop)
+			j->err = -EINTR;
+		if (j->err) {
+			pthread_cond_broadcast(&j->free_cv);
 			break;
 		}
-		g = j->next_group++;
+		if (j->rhead == j->rtail) {
+			if (j->closed)
+				break;
+			pthread_cond_wait(&j->ready_cv, &j->mu);
+			continue;
+		}
+		gr = j->ready[j->rhead++ % j->nbufs];
 		pthread_mutex_unlock(&j->mu);
-		r = do_group(j, &w, g, &changed);
+		w.data = j->bufs + gr.buf * (size_t)GROUP * j->ps;
+		r = do_group(j, &w, gr.g, gr.n, &changed);
+		pthread_mutex_lock(&j->mu);
+		j->freel[j->nfree++] = gr.buf;
+		pthread_cond_signal(&j->free_cv);
 		if (!r) {
-			pthread_mutex_lock(&j->mu);
 			j->st.pages_changed += changed;
 			j->st.groups_stored += changed > 0;
-			pthread_mutex_unlock(&j->mu);
 		}
 	}
-	free(w.data);
+	pthread_mutex_unlock(&j->mu);
 	free(w.bundle);
 	free(w.old);
 	free(w.rec);
@@ -268,9 +279,21 @@ static int open_old(const char *state, uint32_t ps, uint64_t *pages)
 	return fd;
 }
 
-static int new_state(const char *path, uint32_t ps, uint64_t pages)
+static int state_header(int fd, uint32_t ps, uint64_t pages)
 {
 	uint8_t h[STATE_HDR] = {0};
+
+	memcpy(h, STATE_MAGIC, 4);
+	h[4] = STATE_VERSION;
+	for (int i = 0; i < 4; i++)
+		h[8 + i] = (uint8_t)(ps >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		h[16 + i] = (uint8_t)(pages >> (8 * i));
+	return pwrite_full(fd, h, sizeof(h), 0);
+}
+
+static int new_state(const char *path, uint32_t ps)
+{
 	int fd, r;
 
 	unlink(path);
@@ -280,13 +303,7 @@ static int new_state(const char *path, uint32_t ps, uint64_t pages)
 		cf_log_err("cannot create %s: %s", path, strerror(errno));
 		return r;
 	}
-	memcpy(h, STATE_MAGIC, 4);
-	h[4] = STATE_VERSION;
-	for (int i = 0; i < 4; i++)
-		h[8 + i] = (uint8_t)(ps >> (8 * i));
-	for (int i = 0; i < 8; i++)
-		h[16 + i] = (uint8_t)(pages >> (8 * i));
-	r = pwrite_full(fd, h, sizeof(h), 0);
+	r = state_header(fd, ps, 0); /* the page count is written by finish */
 	if (r) {
 		cf_log_err("cannot write %s: %s", path, strerror(-r));
 		close(fd);
@@ -302,7 +319,7 @@ static int put_node(void *ctx, const uint8_t *data, size_t len, uint8_t id[CF_BL
 }
 
 /* The page map from the new state file's records. */
-static int write_map(struct job *j, struct cf_archive_ref *root, uint64_t *size)
+static int write_map(struct job *j, uint64_t pages, struct cf_archive_ref *root, uint64_t *size)
 {
 	struct cf_dbmap_writer *w = NULL;
 	const size_t batch = 4096;
@@ -312,8 +329,8 @@ static int write_map(struct job *j, struct cf_archive_ref *root, uint64_t *size)
 	if (!buf)
 		return -ENOMEM;
 	r = cf_dbmap_writer_new(&w, j->ps, put_node, j->repo);
-	for (uint64_t p = 0; !r && p < j->pages; p += batch) {
-		size_t n = (size_t)(j->pages - p < batch ? j->pages - p : batch);
+	for (uint64_t p = 0; !r && p < pages; p += batch) {
+		size_t n = (size_t)(pages - p < batch ? pages - p : batch);
 		r = pread_full(j->new_fd, buf, n * REC, STATE_HDR + p * REC);
 		if (r)
 			cf_log_err("reading back the database state file: %s", strerror(-r));
@@ -340,73 +357,223 @@ static long cpus(void)
 	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
 }
 
+struct cf_dbpages {
+	struct job j;
+	pthread_t tid[MAX_THREADS];
+	int nt;
+	char *newpath;
+	uint8_t *key; /* secure memory */
+	int finished;
+};
+
+/* Stop the workers (after the queued groups when @drain) and wait for them. */
+static int stop_workers(struct cf_dbpages *d, int drain)
+{
+	struct job *j = &d->j;
+	int r;
+
+	pthread_mutex_lock(&j->mu);
+	j->closed = 1;
+	if (!drain && !j->err)
+		j->err = -ECANCELED;
+	pthread_cond_broadcast(&j->ready_cv);
+	pthread_mutex_unlock(&j->mu);
+	for (int i = 0; i < d->nt; i++)
+		pthread_join(d->tid[i], NULL);
+	if (d->nt == 0 && drain)
+		worker(j); /* no thread could start: do it here */
+	d->nt = 0;
+	r = j->err;
+	return r == -ECANCELED ? 0 : r;
+}
+
+void cf_dbpages_free(struct cf_dbpages *d)
+{
+	if (!d)
+		return;
+	stop_workers(d, 0);
+	if (!d->finished && d->newpath)
+		unlink(d->newpath);
+	if (d->j.old_fd >= 0)
+		close(d->j.old_fd);
+	if (d->j.new_fd >= 0)
+		close(d->j.new_fd);
+	pthread_cond_destroy(&d->j.ready_cv);
+	pthread_cond_destroy(&d->j.free_cv);
+	pthread_mutex_destroy(&d->j.mu);
+	free(d->j.bufs);
+	free(d->j.freel);
+	free(d->j.ready);
+	free(d->newpath);
+	cf_secmem_free(d->key);
+	free(d);
+}
+
+int cf_dbpages_begin(struct cf_dbpages **out, struct cf_repo *repo, uint32_t page_size,
+                     const char *state, const uint8_t gear_key[CF_CHUNKER_KEY_BYTES],
+                     int threads, const volatile sig_atomic_t *stop)
+{
+	struct cf_dbpages *d;
+	struct job *j;
+	int r;
+
+	if (page_size < CF_DBMAP_PAGE_MIN || page_size > CF_DBMAP_PAGE_MAX ||
+	    (page_size & (page_size - 1))) {
+		cf_log_err("database: pages of %u bytes cannot be stored page by page",
+		           (unsigned)page_size);
+		return CF_E_INVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	j = &d->j;
+	j->repo = repo;
+	j->ps = page_size;
+	j->stop = stop;
+	j->old_fd = j->new_fd = -1;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->ready_cv, NULL);
+	pthread_cond_init(&j->free_cv, NULL);
+	d->nt = threads > 0 ? threads : (int)cpus();
+	if (d->nt > MAX_THREADS)
+		d->nt = MAX_THREADS;
+	j->nbufs = (size_t)d->nt + 3; /* the producer holds two (group 0 and the current) */
+	j->bufs = malloc(j->nbufs * GROUP * page_size);
+	j->freel = calloc(j->nbufs, sizeof(*j->freel));
+	j->ready = calloc(j->nbufs, sizeof(*j->ready));
+	d->key = cf_secmem_alloc(32);
+	r = -ENOMEM;
+	if (!j->bufs || !j->freel || !j->ready || !d->key || asprintf(&d->newpath, "%s.new", state) < 0) {
+		d->newpath = NULL;
+		goto fail;
+	}
+	for (size_t i = 0; i < j->nbufs; i++)
+		j->freel[j->nfree++] = i;
+	r = cf_kdf_subkey(d->key, 32, 1, "cfpgdig_", gear_key);
+	if (r)
+		goto fail;
+	j->key = d->key;
+	j->old_fd = open_old(state, page_size, &j->old_pages);
+	j->st.had_state = j->old_fd >= 0;
+	j->new_fd = new_state(d->newpath, page_size);
+	if (j->new_fd < 0) {
+		r = j->new_fd;
+		goto fail;
+	}
+	for (int i = 0; i < d->nt; i++)
+		if (pthread_create(&d->tid[i], NULL, worker, j) != 0) {
+			d->nt = i;
+			break;
+		}
+	*out = d;
+	return 0;
+fail:
+	d->nt = 0;
+	cf_dbpages_free(d);
+	return r;
+}
+
+int cf_dbpages_buffer(struct cf_dbpages *d, uint8_t **buf)
+{
+	struct job *j = &d->j;
+	int r;
+
+	pthread_mutex_lock(&j->mu);
+	while (!j->err && j->nfree == 0)
+		pthread_cond_wait(&j->free_cv, &j->mu);
+	r = j->err;
+	if (!r)
+		*buf = j->bufs + j->freel[--j->nfree] * (size_t)GROUP * j->ps;
+	pthread_mutex_unlock(&j->mu);
+	return r;
+}
+
+void cf_dbpages_release(struct cf_dbpages *d, uint8_t *buf)
+{
+	struct job *j = &d->j;
+
+	pthread_mutex_lock(&j->mu);
+	j->freel[j->nfree++] = (size_t)(buf - j->bufs) / ((size_t)GROUP * j->ps);
+	pthread_cond_signal(&j->free_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+int cf_dbpages_submit(struct cf_dbpages *d, uint8_t *buf, uint64_t group, size_t n)
+{
+	struct job *j = &d->j;
+	int r;
+
+	pthread_mutex_lock(&j->mu);
+	r = j->err;
+	if (!r) {
+		j->ready[j->rtail++ % j->nbufs] = (struct gref){
+		    .buf = (size_t)(buf - j->bufs) / ((size_t)GROUP * j->ps), .g = group, .n = n};
+		j->submitted++;
+		pthread_cond_signal(&j->ready_cv);
+	} else {
+		j->freel[j->nfree++] = (size_t)(buf - j->bufs) / ((size_t)GROUP * j->ps);
+	}
+	pthread_mutex_unlock(&j->mu);
+	if (!r && d->nt == 0)
+		r = stop_workers(d, 1); /* no threads: the group is done here */
+	return r;
+}
+
+int cf_dbpages_finish(struct cf_dbpages *d, uint64_t pages, struct cf_archive_ref *root,
+                      uint64_t *size, struct cf_dbpages_stats *st)
+{
+	struct job *j = &d->j;
+	int r;
+
+	r = stop_workers(d, 1);
+	if (!r && (pages == 0 || pages > UINT32_MAX ||
+	           j->submitted != (pages + GROUP - 1) / GROUP)) {
+		cf_log_err("database: %llu groups stored for %llu pages (internal error)",
+		           (unsigned long long)j->submitted, (unsigned long long)pages);
+		r = CF_E_INVAL;
+	}
+	if (!r) {
+		r = state_header(j->new_fd, j->ps, pages);
+		if (r)
+			cf_log_err("cannot write %s: %s", d->newpath, strerror(-r));
+	}
+	if (!r)
+		r = write_map(j, pages, root, size);
+	if (!r && st) {
+		*st = j->st;
+		st->pages = pages;
+	}
+	d->finished = !r;
+	return r;
+}
+
 int cf_dbpages_store(struct cf_repo *repo, int fd, uint32_t page_size, uint64_t pages,
                      const char *state, const uint8_t gear_key[CF_CHUNKER_KEY_BYTES],
                      int threads, const volatile sig_atomic_t *stop,
                      struct cf_archive_ref *root, uint64_t *size, struct cf_dbpages_stats *st)
 {
-	struct job j = {.repo = repo, .fd = fd, .old_fd = -1, .new_fd = -1, .ps = page_size,
-	                .pages = pages, .stop = stop};
-	pthread_t tid[MAX_THREADS];
-	char *newpath = NULL;
-	uint8_t *key = NULL;
-	int nt = 0, r;
+	struct cf_dbpages *d = NULL;
+	int r;
 
-	if (page_size < CF_DBMAP_PAGE_MIN || page_size > CF_DBMAP_PAGE_MAX ||
-	    (page_size & (page_size - 1)) || pages == 0 || pages > UINT32_MAX) {
-		cf_log_err("database copy: %llu pages of %u bytes cannot be stored page by page",
-		           (unsigned long long)pages, (unsigned)page_size);
-		return CF_E_INVAL;
-	}
-	if (asprintf(&newpath, "%s.new", state) < 0)
-		return -ENOMEM;
-	key = cf_secmem_alloc(32);
-	if (!key) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = cf_kdf_subkey(key, 32, 1, "cfpgdig_", gear_key);
-	if (r)
-		goto out;
-	j.key = key;
-	pthread_mutex_init(&j.mu, NULL);
-	j.old_fd = open_old(state, page_size, &j.old_pages);
-	j.st.had_state = j.old_fd >= 0;
-	j.new_fd = new_state(newpath, page_size, pages);
-	if (j.new_fd < 0) {
-		r = j.new_fd;
-		goto out_mu;
-	}
-	nt = threads > 0 ? threads : (int)cpus();
-	if (nt > MAX_THREADS)
-		nt = MAX_THREADS;
-	for (int i = 0; i < nt; i++)
-		if (pthread_create(&tid[i], NULL, worker, &j) != 0) {
-			nt = i;
+	r = cf_dbpages_begin(&d, repo, page_size, state, gear_key, threads, stop);
+	for (uint64_t g = 0; !r && g * GROUP < pages; g++) {
+		size_t n = (size_t)(pages - g * GROUP < GROUP ? pages - g * GROUP : GROUP);
+		uint8_t *buf = NULL;
+		r = cf_dbpages_buffer(d, &buf);
+		if (r)
+			break;
+		r = pread_full(fd, buf, n * page_size, g * GROUP * page_size);
+		if (r) {
+			cf_log_err("reading the database copy at page %llu: %s",
+			           (unsigned long long)(g * GROUP) + 1, strerror(-r));
+			cf_dbpages_release(d, buf);
 			break;
 		}
-	if (nt == 0)
-		worker(&j); /* no thread could start: do it here */
-	for (int i = 0; i < nt; i++)
-		pthread_join(tid[i], NULL);
-	r = j.err;
-	if (!r)
-		r = write_map(&j, root, size);
-	if (!r && st) {
-		*st = j.st;
-		st->pages = pages;
+		r = cf_dbpages_submit(d, buf, g, n);
 	}
-out_mu:
-	pthread_mutex_destroy(&j.mu);
-out:
-	if (j.old_fd >= 0)
-		close(j.old_fd);
-	if (j.new_fd >= 0)
-		close(j.new_fd);
-	if (r)
-		unlink(newpath);
-	free(newpath);
-	cf_secmem_free(key);
+	if (!r)
+		r = cf_dbpages_finish(d, pages, root, size, st);
+	cf_dbpages_free(d);
 	return r;
 }
 

@@ -47,6 +47,36 @@ int cf_dbpages_store(struct cf_repo *repo, int fd, uint32_t page_size, uint64_t 
                      struct cf_archive_ref *root, uint64_t *size, struct cf_dbpages_stats *st);
 
 /*
+ * Streaming use: the producer (the database capture, backupd/dbcapture.h) fills group
+ * buffers of CF_DBMAP_BUNDLE_PAGES pages and submits them in any order, each group once;
+ * worker threads store them meanwhile. Memory: (threads + 3) group buffers.
+ *
+ * cf_dbpages_begin - start a store of pages of @page_size bytes (arguments as for
+ * cf_dbpages_store). Sets *@out only on success. Returns 0, CF_E_INVAL, -errno, -ENOMEM.
+ * cf_dbpages_buffer - a free group buffer in *@buf (waits for one); returns 0 or the
+ * first error of the workers (then stop producing and free).
+ * cf_dbpages_submit - hand over group @group (0-based) of @n pages in @buf (from
+ * cf_dbpages_buffer); pages missing from a group must be zero-filled by the producer.
+ * cf_dbpages_release - give back a buffer that will not be submitted.
+ * cf_dbpages_finish - wait for every group, check that the @pages pages were all
+ * submitted, write the state file and the page map: *@root, *@size, *@st as for
+ * cf_dbpages_store.
+ * cf_dbpages_free - stop (dropping what is queued when not finished) and release;
+ * accepts NULL. "@state.new" is removed unless finish succeeded.
+ */
+struct cf_dbpages;
+
+int cf_dbpages_begin(struct cf_dbpages **out, struct cf_repo *repo, uint32_t page_size,
+                     const char *state, const uint8_t gear_key[CF_CHUNKER_KEY_BYTES],
+                     int threads, const volatile sig_atomic_t *stop);
+int cf_dbpages_buffer(struct cf_dbpages *d, uint8_t **buf);
+int cf_dbpages_submit(struct cf_dbpages *d, uint8_t *buf, uint64_t group, size_t n);
+void cf_dbpages_release(struct cf_dbpages *d, uint8_t *buf);
+int cf_dbpages_finish(struct cf_dbpages *d, uint64_t pages, struct cf_archive_ref *root,
+                      uint64_t *size, struct cf_dbpages_stats *st);
+void cf_dbpages_free(struct cf_dbpages *d);
+
+/*
  * cf_dbpages_state_commit - the snapshot was written: "@state.new" becomes @state.
  * cf_dbpages_state_drop - it was not: remove "@state.new". Both accept a missing file.
  */

@@ -12,7 +12,7 @@
 #include "util/log.h"
 
 /* Map a SQLite result code to ours, logging once with the file and SQLite's message. */
-static int sql_fail(sqlite3 *db, int rc, const char *what, const char *path)
+int cf_dbsnap_sql_fail(sqlite3 *db, int rc, const char *what, const char *path)
 {
 	const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 
@@ -36,7 +36,7 @@ static int sql_fail(sqlite3 *db, int rc, const char *what, const char *path)
 	}
 }
 
-static int open_source(sqlite3 **out, const char *path, int busy_ms)
+int cf_dbsnap_open_source(sqlite3 **out, const char *path, int busy_ms)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -62,7 +62,7 @@ static int open_source(sqlite3 **out, const char *path, int busy_ms)
 	*out = db;
 	return 0;
 fail:
-	rc = sql_fail(db, rc, "cannot read message database", path);
+	rc = cf_dbsnap_sql_fail(db, rc, "cannot read message database", path);
 	sqlite3_close(db);
 	return rc;
 }
@@ -95,31 +95,31 @@ int cf_dbsnap_take(const char *src_path, const char *dest_path, int busy_ms,
 	}
 	close(fd);
 
-	r = open_source(&src, src_path, busy_ms);
+	r = cf_dbsnap_open_source(&src, src_path, busy_ms);
 	if (r)
 		goto fail;
 	rc = sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		r = sql_fail(dst, rc, "cannot open copy", dest_path);
+		r = cf_dbsnap_sql_fail(dst, rc, "cannot open copy", dest_path);
 		goto fail;
 	}
 	/* A scratch copy: no journal, no fsync (it is deleted after the backup run). */
 	sqlite3_exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", NULL, NULL, NULL);
 	bk = sqlite3_backup_init(dst, "main", src, "main");
 	if (!bk) {
-		r = sql_fail(dst, sqlite3_errcode(dst), "cannot start backup of", src_path);
+		r = cf_dbsnap_sql_fail(dst, sqlite3_errcode(dst), "cannot start backup of", src_path);
 		goto fail;
 	}
 	/* One step for all pages: a single read transaction, never restarted. */
 	rc = sqlite3_backup_step(bk, -1);
 	if (rc != SQLITE_DONE) {
-		r = sql_fail(src, rc, "backup of message database", src_path);
+		r = cf_dbsnap_sql_fail(src, rc, "backup of message database", src_path);
 		goto fail;
 	}
 	rc = sqlite3_backup_finish(bk);
 	bk = NULL;
 	if (rc != SQLITE_OK) {
-		r = sql_fail(dst, rc, "finishing copy", dest_path);
+		r = cf_dbsnap_sql_fail(dst, rc, "finishing copy", dest_path);
 		goto fail;
 	}
 	if (info) {
@@ -159,7 +159,7 @@ int cf_dbsnap_check(const char *path, int full)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		r = sql_fail(db, rc, "cannot check database", path);
+		r = cf_dbsnap_sql_fail(db, rc, "cannot check database", path);
 		goto out;
 	}
 	res = (const char *)sqlite3_column_text(st, 0);

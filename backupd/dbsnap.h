@@ -10,6 +10,7 @@
  * never read directly. The result is an ordinary SQLite file at @dest_path (the -wal and
  * -shm of the source are folded in, never stored).
  */
+#include <sqlite3.h>
 #include <stdint.h>
 
 struct cf_dbsnap_info {
@@ -38,3 +39,16 @@ int cf_dbsnap_take(const char *src_path, const char *dest_path, int busy_ms,
  * when the file is not a database.
  */
 int cf_dbsnap_check(const char *path, int full);
+
+/*
+ * cf_dbsnap_open_source - open the live database @path read-only (never immutable: the
+ * -wal must be seen) with a busy timeout of @busy_ms, and read its schema so that "not a
+ * database" shows now. Sets *@out only on success; errors as cf_dbsnap_take's, logged.
+ */
+int cf_dbsnap_open_source(sqlite3 **out, const char *path, int busy_ms);
+
+/*
+ * cf_dbsnap_sql_fail - log "@what @path: <SQLite's message>" once and map the SQLite
+ * result @rc to a CF_E_* code or -errno (CF_E_FORMAT, CF_E_CORRUPT, CF_E_BUSY, ...).
+ */
+int cf_dbsnap_sql_fail(sqlite3 *db, int rc, const char *what, const char *path);

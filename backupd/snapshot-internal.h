@@ -8,6 +8,7 @@
 
 #include "backupd/attnames.h"
 #include "backupd/body.h"
+#include "backupd/dbpages.h"
 #include "backupd/snapshot.h"
 #include "backupd/walk.h"
 #include "repo/archive.h"
@@ -57,6 +58,8 @@ struct run {
 	size_t npend, pend_cap;
 
 	char *dbcopy; /* spool path of the database copy while it exists */
+	struct cf_dbpages *dbp; /* the streamed database store until add_db finishes it */
+	int db_streamed;
 	char *dbstate; /* the database page state file (backupd/dbpages.h) */
 	int committed; /* the manifest is stored */
 	uint8_t lock_id[32]; /* our backup lock in locks/, while has_lock */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backupd/dbpages.h"
+#include "backupd/dbcapture.h"
 #include "backupd/dbsnap.h"
 #include "backupd/snapshot-internal.h"
 #include "core/error.h"
@@ -145,39 +146,6 @@ static int emit_piece(void *ctx, const uint8_t *piece, size_t len)
 	return 0;
 }
 
-/* Take the database copy (into the spool) and read the attachment names from it. */
-static int take_db(struct run *x, struct cf_dbsnap_info *info, struct stat *live)
-{
-	char *src = NULL;
-	int r;
-
-	clean_spool(cf_repo_spool_dir(x->r));
-	if (asprintf(&src, "%s/%s", x->store, CF_SNAPSHOT_DB_NAME) < 0 ||
-	    asprintf(&x->dbcopy, "%s/%s%ld.db", cf_repo_spool_dir(x->r), DBCOPY_PREFIX,
-	             (long)getpid()) < 0) {
-		free(src);
-		x->dbcopy = NULL;
-		return -ENOMEM;
-	}
-	if (lstat(src, live) < 0) {
-		r = errno == ENOENT ? CF_E_NOTFOUND : -errno;
-		cf_log_err("message database %s: %s", src, strerror(errno));
-		free(src);
-		return r;
-	}
-	r = cf_dbsnap_take(src, x->dbcopy, x->o->busy_ms > 0 ? x->o->busy_ms : CF_SNAPSHOT_BUSY_MS,
-	                   info);
-	free(src);
-	if (r) {
-		free(x->dbcopy); /* cf_dbsnap_take removed it */
-		x->dbcopy = NULL;
-		return r;
-	}
-	cf_log_debug("database copy: %llu pages of %u bytes", (unsigned long long)info->pages,
-	             (unsigned)info->page_size);
-	return cf_attnames_load(&x->names, x->dbcopy, x->store);
-}
-
 /* Where the page digests of the previous backup of this store live (dbpages.h). */
 static int state_path(struct run *x)
 {
@@ -194,8 +162,60 @@ static int state_path(struct run *x)
 }
 
 /*
- * The database copy as the archive's first entry, "chat.db", stored page by page
- * (docs/database-chunking.md); the copy is removed after.
+ * Stream the database into the page store (backupd/dbcapture.h) and read the attachment
+ * names in the same read transaction; when SQLite does not write in order, fall back to
+ * a copy in the spool (COFFER_DB_COPY=1 forces that path).
+ */
+static int take_db(struct run *x, struct cf_dbsnap_info *info, struct stat *live)
+{
+	const struct cf_repokeys *k = cf_keyring_current(cf_repo_keyring(x->r));
+	int busy = x->o->busy_ms > 0 ? x->o->busy_ms : CF_SNAPSHOT_BUSY_MS;
+	const char *force = getenv("COFFER_DB_COPY");
+	char *src = NULL;
+	int r;
+
+	clean_spool(cf_repo_spool_dir(x->r));
+	r = state_path(x);
+	if (r)
+		return r;
+	if (asprintf(&src, "%s/%s", x->store, CF_SNAPSHOT_DB_NAME) < 0)
+		return -ENOMEM;
+	if (lstat(src, live) < 0) {
+		r = errno == ENOENT ? CF_E_NOTFOUND : -errno;
+		cf_log_err("message database %s: %s", src, strerror(errno));
+		free(src);
+		return r;
+	}
+	if (!force || strcmp(force, "1") != 0) {
+		r = cf_dbcapture_take(src, busy, x->r, x->dbstate, cf_repokeys_gear(k), x->o->stop,
+		                      x->store, &x->dbp, &x->names, info);
+		if (r || x->dbp) {
+			free(src);
+			return r;
+		}
+	}
+	if (asprintf(&x->dbcopy, "%s/%s%ld.db", cf_repo_spool_dir(x->r), DBCOPY_PREFIX,
+	             (long)getpid()) < 0) {
+		free(src);
+		x->dbcopy = NULL;
+		return -ENOMEM;
+	}
+	r = cf_dbsnap_take(src, x->dbcopy, busy, info);
+	free(src);
+	if (r) {
+		free(x->dbcopy); /* cf_dbsnap_take removed it */
+		x->dbcopy = NULL;
+		return r;
+	}
+	cf_log_debug("database copy: %llu pages of %u bytes", (unsigned long long)info->pages,
+	             (unsigned)info->page_size);
+	return cf_attnames_load(&x->names, x->dbcopy, x->store);
+}
+
+/*
+ * The database as the archive's first entry, "chat.db", stored page by page
+ * (docs/database-chunking.md): the streamed store finished, or the copy stored and
+ * removed.
  */
 static int add_db(struct run *x, const struct stat *live, const struct cf_dbsnap_info *info)
 {
@@ -215,9 +235,15 @@ static int add_db(struct run *x, const struct stat *live, const struct cf_dbsnap
 	int fd, r;
 
 	cf_snapshot_report(x, CF_SNAPSHOT_DB_NAME);
-	r = state_path(x);
-	if (r)
-		return r;
+	if (x->dbp) { /* streamed: wait for the last groups */
+		x->db_streamed = 1;
+		r = cf_dbpages_finish(x->dbp, info->pages, &root, &size, &dst);
+		cf_dbpages_free(x->dbp);
+		x->dbp = NULL;
+		if (r)
+			return r;
+		goto stored;
+	}
 	fd = open(x->dbcopy, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -232,6 +258,7 @@ static int add_db(struct run *x, const struct stat *live, const struct cf_dbsnap
 	x->dbcopy = NULL;
 	if (r)
 		return r;
+stored:
 	cf_log_debug("database: %llu of %llu pages stored in %llu bundles (%s)",
 	             (unsigned long long)dst.pages_changed, (unsigned long long)dst.pages,
 	             (unsigned long long)dst.groups_stored,
@@ -410,6 +437,7 @@ static void run_free(struct run *x)
 		remove_copy(x->dbcopy);
 		free(x->dbcopy);
 	}
+	cf_dbpages_free(x->dbp); /* stopped before add_db: drops state.new */
 	if (x->dbstate) {
 		if (x->committed)
 			cf_dbpages_state_commit(x->dbstate);
@@ -488,6 +516,7 @@ int cf_snapshot_run(struct cf_session *s, const struct cf_snapshot_opts *o,
 	out.files_unchanged = x.files_unchanged;
 	out.bytes = x.bytes;
 	out.skipped = x.skipped;
+	out.db_streamed = x.db_streamed;
 	out.vanished = x.vanished;
 	out.nvanished = x.nvanished;
 	x.vanished = NULL;

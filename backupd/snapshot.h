@@ -57,6 +57,7 @@ struct cf_snapshot_result {
 	uint64_t new_bytes;       /* plaintext bytes of blobs new to the repository */
 	uint64_t stored_bytes;    /* bytes uploaded (packs and index) */
 	uint64_t skipped;         /* entries left out with a warning */
+	int db_streamed;          /* chat.db went to the store without a temporary copy */
 	char **vanished;          /* sorted relative paths (owned) */
 	size_t nvanished;
 	double seconds;

@@ -241,7 +241,9 @@ int main(void)
 	               " ('~/Library/Messages/Attachments/aa/f2.bin'),"
 	               " ('~/Library/Messages/Attachments/bb/gone.bin');"
 	               "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<500)"
-	               " INSERT INTO message (text) SELECT 'hello ' || i FROM c;");
+	               " INSERT INTO message (text) SELECT 'hello ' || i FROM c;"
+	               /* about 900 pages: several page groups, streamed one after another */
+	               "CREATE TABLE pad (b BLOB); INSERT INTO pad VALUES (randomblob(3600000));");
 	/* @live stays open: the rows live in chat.db-wal */
 	snprintf(p, sizeof(p), "%s/chat.db-wal", store);
 	REQUIRE(access(p, F_OK) == 0);
@@ -268,6 +270,7 @@ int main(void)
 	CHECK(res.bytes > sizeof(big) + 40);
 	CHECK(res.new_bytes >= res.bytes && res.stored_bytes > 0);
 	CHECK(res.nvanished == 1 && strcmp(res.vanished[0], "Attachments/bb/gone.bin") == 0);
+	CHECK(res.db_streamed == 1); /* no temporary copy */
 	cf_snapshot_result_clear(&res);
 
 	CHECK(export_latest(tar, &nsnaps) == 1);
@@ -283,11 +286,16 @@ int main(void)
 	snprintf(p, sizeof(p), "%s/chat.db", x);
 	CHECK(rows(p) == 500); /* the WAL content is in the copy */
 
-	/* second backup: unchanged files come from the file cache */
+	/* second backup, through the temporary copy: the same pages, nothing new stored */
+	setenv("COFFER_DB_COPY", "1", 1);
 	CHECK_RC(backup(&res, NULL), 0);
+	unsetenv("COFFER_DB_COPY");
 	CHECK(res.seq == 2 && res.files == 4 && res.files_read == 1 && res.files_unchanged == 3);
+	CHECK(res.db_streamed == 0);
 	CHECK(res.new_bytes == 0);
 	cf_snapshot_result_clear(&res);
+	CHECK(export_latest(tar, &nsnaps) == 1); /* gone.bin is still named */
+	CHECK(sh("tar -xOf '%s' chat.db | cmp -s - '%s/chat.db'", tar, x) == 0);
 
 	/* a changed file is read again; a new one too */
 	exec_sql(live, "DELETE FROM attachment WHERE filename LIKE '%gone.bin'");
