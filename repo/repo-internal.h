@@ -13,6 +13,15 @@ struct idset {
 	size_t n, cap;
 };
 
+/* Blobs are read through aligned windows of the pack (repo_sync.c). */
+#define CF_REPO_READ_WINDOW (1u << 20)
+
+struct repo_window {
+	uint8_t pack[32];
+	uint64_t off, len;
+	uint8_t *buf;
+};
+
 struct cf_repo {
 	struct cf_storage *st;
 	struct cf_cache *cache;
@@ -38,6 +47,8 @@ struct cf_repo {
 	/* writer; @mu guards it (and the cache) so cf_repo_put_blob may run on several threads */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;      /* an upload finished */
+	pthread_mutex_t win_mu; /* guards @win */
+	struct repo_window win; /* the last window read */
 	struct cf_packw *pack;  /* being filled; NULL when none */
 	uint32_t pack_epoch;    /* the epoch of @pack's blobs */
 	/* packs are numbered (tickets) when taken for upload; uploads finish in any order */

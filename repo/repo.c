@@ -151,6 +151,7 @@ int cf_repo_open(struct cf_repo **out, const struct cf_repo_opts *o)
 		return -ENOMEM;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	pthread_mutex_init(&r->win_mu, NULL);
 	rc = cf_core_init();
 	if (!rc)
 		rc = cf_storage_open(&r->st, o->url, o->create);
@@ -199,6 +200,8 @@ void cf_repo_free(struct cf_repo *r)
 	free(r->spool_dir);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->win_mu);
+	free(r->win.buf);
 	free(r);
 }
 

@@ -264,6 +264,53 @@ int cf_repo_sync(struct cf_repo *r)
 	return rc;
 }
 
+/*
+ * Read the stored bytes of @loc through an aligned window: storage sees reads of
+ * CF_REPO_READ_WINDOW-aligned ranges (whole packs when small), never a blob's exact
+ * bounds, which would reveal chunk sizes. The last window is kept, so the next blobs of
+ * the same pack (arrival order: one file's chunks sit together) cost no request.
+ * Copies the blob into *@out (malloc'ed). Under r->win_mu.
+ */
+static int read_windowed(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
+			 uint8_t **out)
+{
+	uint64_t lo = loc->offset / CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
+	uint64_t hi = ((uint64_t)loc->offset + loc->length + CF_REPO_READ_WINDOW - 1) /
+		      CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
+	struct repo_window *w = &r->win;
+	int rc = 0;
+
+	if (hi > loc->pack_size)
+		hi = loc->pack_size;
+	if ((uint64_t)loc->offset + loc->length > hi)
+		return CF_E_CORRUPT; /* the cache says the blob ends past its pack */
+	pthread_mutex_lock(&r->win_mu);
+	if (!w->buf || memcmp(w->pack, loc->pack, 32) != 0 || loc->offset < w->off ||
+	    (uint64_t)loc->offset + loc->length > w->off + w->len) {
+		uint8_t *buf = realloc(w->buf, (size_t)(hi - lo));
+		if (!buf) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		w->buf = buf;
+		w->len = 0;
+		rc = cf_storage_get_range(r->st, name, lo, hi - lo, w->buf);
+		if (rc)
+			goto out;
+		memcpy(w->pack, loc->pack, 32);
+		w->off = lo;
+		w->len = hi - lo;
+	}
+	*out = malloc(loc->length ? loc->length : 1);
+	if (!*out)
+		rc = -ENOMEM;
+	else
+		memcpy(*out, w->buf + (loc->offset - w->off), loc->length);
+out:
+	pthread_mutex_unlock(&r->win_mu);
+	return rc;
+}
+
 int cf_repo_get_blob(struct cf_repo *r, enum cf_blob_type type, const uint8_t id[CF_BLOB_ID_BYTES],
 		     uint8_t **data, size_t *len)
 {
@@ -282,10 +329,7 @@ int cf_repo_get_blob(struct cf_repo *r, enum cf_blob_type type, const uint8_t id
 	if (!k)
 		return CF_E_NOTFOUND;
 	cf_repo_object_name(name, "data", loc.pack);
-	stored = malloc(loc.length ? loc.length : 1);
-	if (!stored)
-		return -ENOMEM;
-	rc = cf_storage_get_range(r->st, name, loc.offset, loc.length, stored);
+	rc = read_windowed(r, name, &loc, &stored);
 	if (!rc)
 		rc = cf_blob_open(data, len, k, r->repo_id, type, id, loc.raw_length, stored,
 				  loc.length);
