@@ -22,7 +22,7 @@
 #define REC (DIGEST + CF_BLOB_ID_BYTES + 2 + 2) /* digest | bundle id | pages u16 | slot u16 */
 #define STATE_HDR 64
 #define STATE_MAGIC "CFDS"
-#define STATE_VERSION 1
+#define STATE_VERSION 2 /* 1: BLAKE2b-128 digests */
 #define MAX_THREADS 16
 
 struct job {
@@ -151,7 +151,7 @@ static int do_group(struct job *j, struct wbuf *w, uint64_t g, size_t n, uint64_
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *rec = w->rec + i * REC;
-		cf_hash_blake2b(rec, DIGEST, j->key, w->data + i * j->ps, j->ps);
+		cf_hash_siphash128(rec, j->key, w->data + i * j->ps, j->ps);
 		keep[i] = 0;
 		const uint8_t *o = w->old + i * REC;
 		uint16_t obp = i < nold ? get16(o + DIGEST + CF_BLOB_ID_BYTES) : 0;
@@ -441,7 +441,7 @@ int cf_dbpages_begin(struct cf_dbpages **out, struct cf_repo *repo, uint32_t pag
 	j->bufs = malloc(j->nbufs * GROUP * page_size);
 	j->freel = calloc(j->nbufs, sizeof(*j->freel));
 	j->ready = calloc(j->nbufs, sizeof(*j->ready));
-	d->key = cf_secmem_alloc(32);
+	d->key = cf_secmem_alloc(CF_SIPHASH_KEY_BYTES);
 	r = -ENOMEM;
 	if (!j->bufs || !j->freel || !j->ready || !d->key || asprintf(&d->newpath, "%s.new", state) < 0) {
 		d->newpath = NULL;
@@ -449,7 +449,7 @@ int cf_dbpages_begin(struct cf_dbpages **out, struct cf_repo *repo, uint32_t pag
 	}
 	for (size_t i = 0; i < j->nbufs; i++)
 		j->freel[j->nfree++] = i;
-	r = cf_kdf_subkey(d->key, 32, 1, "cfpgdig_", gear_key);
+	r = cf_kdf_subkey(d->key, CF_SIPHASH_KEY_BYTES, 2, "cfpgdig_", gear_key);
 	if (r)
 		goto fail;
 	j->key = d->key;

@@ -62,6 +62,12 @@ void cf_hash_free(struct cf_hash *h)
 	sodium_free(h);
 }
 
+void cf_hash_siphash128(uint8_t out[CF_SIPHASH_BYTES], const uint8_t key[CF_SIPHASH_KEY_BYTES],
+			const void *in, size_t inlen)
+{
+	crypto_shorthash_siphashx24(out, in, inlen, key);
+}
+
 void cf_hash_sha256(uint8_t out[CF_SHA256_BYTES], const void *in, size_t len)
 {
 	crypto_hash_sha256(out, in, len);

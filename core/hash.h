@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * Hashing: BLAKE2b (keyed or not; libsodium crypto_generichash) and SHA-256 (for
- * protocols that demand it, e.g. S3's x-amz-content-sha256).
+ * Hashing: BLAKE2b (keyed or not; libsodium crypto_generichash), SHA-256 (for
+ * protocols that demand it, e.g. S3's x-amz-content-sha256) and SipHash-128 (a fast
+ * keyed PRF for change detection).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,18 @@ struct cf_hash;
  */
 int cf_hash_blake2b(uint8_t *out, size_t outlen, const uint8_t *key, const void *in,
 		    size_t inlen);
+
+#define CF_SIPHASH_BYTES 16
+#define CF_SIPHASH_KEY_BYTES 16
+
+/*
+ * cf_hash_siphash128 - SipHash-2-4 with 128-bit output (libsodium
+ * crypto_shorthash_siphashx24) of @in under the secret @key. A fast keyed PRF for
+ * change detection under our own key (database page digests); not collision resistant
+ * against someone who holds the key, so never use it for content ids.
+ */
+void cf_hash_siphash128(uint8_t out[CF_SIPHASH_BYTES], const uint8_t key[CF_SIPHASH_KEY_BYTES],
+			const void *in, size_t inlen);
 
 /*
  * cf_hash_new - incremental BLAKE2b with @outlen bytes of output; @key NULL or 32 bytes.

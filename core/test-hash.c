@@ -62,6 +62,27 @@ static void kat_sha256(json_t *v)
 	}
 }
 
+static void kat_siphash(json_t *v)
+{
+	json_t *arr = json_object_get(json_object_get(v, "siphash128"), "vectors"), *e;
+	size_t i;
+
+	REQUIRE(json_array_size(arr) >= 3);
+	json_array_foreach(arr, i, e) {
+		size_t klen, mlen, dlen;
+		uint8_t *key = check_hex(json_string_value(json_object_get(e, "key")), &klen);
+		uint8_t *msg = check_hex(json_string_value(json_object_get(e, "msg")), &mlen);
+		uint8_t *want = check_hex(json_string_value(json_object_get(e, "digest")), &dlen);
+		uint8_t got[CF_SIPHASH_BYTES];
+		REQUIRE(klen == CF_SIPHASH_KEY_BYTES && dlen == CF_SIPHASH_BYTES);
+		cf_hash_siphash128(got, key, msg, mlen);
+		CHECK(memcmp(got, want, dlen) == 0);
+		free(key);
+		free(msg);
+		free(want);
+	}
+}
+
 static void limits(void)
 {
 	uint8_t out[65];
@@ -83,6 +104,7 @@ int main(void)
 	v = check_vectors_load("primitives.json");
 	kat_blake2b(v);
 	kat_sha256(v);
+	kat_siphash(v);
 	limits();
 	json_decref(v);
 	return check_finish();
