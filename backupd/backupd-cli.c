@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * backupd: the backup command line. This build has `now` (one backup, then exit);
- * `run` (the scheduled daemon) and `status` come with a later issue.
- * docs/backupd.md and docs/man/backupd.1.scd document it.
+ * backupd: the backup command line — `now` (one backup: through the running daemon when
+ * there is one, else in this process), `run` (the scheduled daemon), `status`,
+ * `retention` (apply or preview the retention policy) and `config` (check and show the
+ * configuration). docs/backupd.md and docs/man/backupd.1.scd document it.
  *
- * Exit codes: 0 success, 1 the backup failed or was interrupted, 2 usage or
- * configuration error. A passphrase is never a command-line argument: it comes from
- * --passphrase-file FILE ("-" for standard input) or $COFFER_PASSPHRASE.
+ * Exit codes: 0 success; 1 the operation failed or was interrupted; 2 usage or
+ * configuration error; 3 another backupd holds the store. A passphrase is never a
+ * command-line argument: it comes from --passphrase-file FILE ("-" for standard input),
+ * passphrase_file in the configuration, or $COFFER_PASSPHRASE.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,10 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backupd/snapshot.h"
+#include "backupd/cli-text.h"
+#include "backupd/control.h"
+#include "backupd/daemon.h"
+#include "backupd/status.h"
+#include "backupd/storelock.h"
 #include "core/encode.h"
 #include "core/error.h"
-#include "keyvault/session.h"
 #include "util/cli.h"
 #include "util/log.h"
 
@@ -30,76 +35,25 @@
 #define CF_VERSION "unknown"
 #endif
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-enum { OPT_STORE = 256, OPT_STATE_DIR, OPT_CACHE_DIR, OPT_PASS_FILE, OPT_PACK_SIZE, OPT_JSON };
-
-#define PACK_MIB_MIN 1
-#define PACK_MIB_MAX 64
+enum { CMD_NOW, CMD_RUN, CMD_STATUS, CMD_RETENTION, CMD_CONFIG };
 
 struct opts {
-	const char *store, *repo, *state_dir, *cache_dir, *pass_file;
-	unsigned pack_mib;
-	int json, quiet;
-};
-
-static const char usage_main[] =
-    "Usage: backupd <command> [options]\n"
-    "\n"
-    "Back up the message store into an encrypted, deduplicated repository.\n"
-    "\n"
-    "Commands:\n"
-    "  now       take one backup now and exit\n"
-    "  help      show help for a command\n"
-    "\n"
-    "Options:\n"
-    "  -h, --help     show this help\n"
-    "  --version      show the version\n"
-    "\n"
-    "Run 'backupd <command> --help' for a command's options.\n"
-    "Exit status: 0 success, 1 failure or interrupted, 2 usage or configuration error.\n";
-
-static const char usage_now[] =
-    "Usage: backupd now --store DIR --repo URL [options]\n"
-    "\n"
-    "Take one snapshot of the message store DIR (chat.db through SQLite's backup API,\n"
-    "then every other file) into the repository URL. The first backup into an absent\n"
-    "or empty location initialises the repository. Unchanged files are not read again.\n"
-    "\n"
-    "  --store DIR             the message store folder (holds chat.db)\n"
-    "  -r, --repo URL          the repository: file:///path, or a bare path\n"
-    "  --state-dir DIR         where the keychain lives (default $XDG_STATE_HOME/coffer,\n"
-    "                          else ~/.local/state/coffer)\n"
-    "  --cache-dir DIR         the rebuildable local cache (default $XDG_CACHE_HOME/coffer,\n"
-    "                          else ~/.cache/coffer)\n"
-    "  --passphrase-file FILE  the keychain's passphrase ('-' reads standard input);\n"
-    "                          $COFFER_PASSPHRASE is used when this is not given\n"
-    "  --pack-size MIB         target pack size in MiB, 1..64 (default 16)\n"
-    "  --json                  print the summary as one JSON object\n"
-    "  -q, --quiet             no progress and no summary; warnings and errors only\n"
-    "  -h, --help              show this help\n"
-    "\n"
-    "SIGINT or SIGTERM stops the backup at the next blob: no snapshot is written, and\n"
-    "what was uploaded is reused by the next run (exit status 1).\n";
-
-static const struct option now_longopts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"store", required_argument, NULL, OPT_STORE},
-    {"repo", required_argument, NULL, 'r'},
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-    {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-    {"passphrase-file", required_argument, NULL, OPT_PASS_FILE},
-    {"pack-size", required_argument, NULL, OPT_PACK_SIZE},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"quiet", no_argument, NULL, 'q'},
-    {NULL, 0, NULL, 0},
+	struct cf_settings_args a;
+	int json, quiet, dry_run, no_wait;
 };
 
 static const struct cf_cli_cmd commands[] = {
-    {.name = "now", .usage = usage_now, .shortopts = "qr:", .longopts = now_longopts},
+    [CMD_NOW] = {.name = "now", .usage = cf_usage_now, .shortopts = "qr:", .longopts = cf_opts_now},
+    [CMD_RUN] = {.name = "run", .usage = cf_usage_run, .shortopts = "qr:", .longopts = cf_opts_run},
+    [CMD_STATUS] = {.name = "status", .usage = cf_usage_status, .longopts = cf_opts_status},
+    [CMD_RETENTION] = {.name = "retention", .usage = cf_usage_retention, .shortopts = "qr:",
+                       .longopts = cf_opts_retention},
+    [CMD_CONFIG] = {.name = "config", .usage = cf_usage_config, .shortopts = "r:",
+                    .longopts = cf_opts_config},
 };
 
 static const struct cf_cli cli = {
-    .prog = "backupd", .version = CF_VERSION, .usage = usage_main, CF_CLI_COMMANDS(commands)};
+    .prog = "backupd", .version = CF_VERSION, .usage = cf_usage_main, CF_CLI_COMMANDS(commands)};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -107,22 +61,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_flag = 1; /* SA_RESETHAND: a second signal ends the process at once */
-}
-
-/*
- * "backupd: <what>: <reason>" on stderr, once; with --json also {"error": ...} on
- * stdout. Returns @status.
- */
-static int fail(const struct opts *o, int status, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(const struct opts *o, int status, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	cf_cli_vreport("backupd", o && o->json, err, fmt, ap);
-	va_end(ap);
-	return status;
 }
 
 struct bar {
@@ -167,157 +105,326 @@ static void clear_bar(struct bar *b)
 	b->drawn = 0;
 }
 
-static void summary_text(const struct cf_snapshot_result *res, const char *hex)
+/* The summary of a snapshot (the JSON object of cf_job_summary_json) for people. */
+static void summary_text(const json_t *s)
 {
 	char a[32], b[32], c[32];
+	long long skipped = (long long)json_integer_value(json_object_get(s, "skipped"));
 
-	printf("Snapshot %.8s saved (sequence %llu)\n", hex, (unsigned long long)res->seq);
-	printf("Files:         %llu (%llu read, %llu unchanged), %llu folders\n",
-	       (unsigned long long)res->files, (unsigned long long)res->files_read,
-	       (unsigned long long)res->files_unchanged, (unsigned long long)res->dirs);
-	printf("Bytes:         %s\n", cf_cli_human(a, sizeof(a), res->bytes));
-	printf("New bytes:     %s\n", cf_cli_human(b, sizeof(b), res->new_bytes));
-	printf("Stored bytes:  %s\n", cf_cli_human(c, sizeof(c), res->stored_bytes));
-	printf("Vanished:      %zu\n", res->nvanished);
-	if (res->skipped)
-		printf("Skipped:       %llu (see the warnings above)\n",
-		       (unsigned long long)res->skipped);
-	printf("Duration:      %.1f s\n", res->seconds);
+#define N(k) ((unsigned long long)json_integer_value(json_object_get(s, k)))
+	printf("Snapshot %.8s saved (sequence %llu)\n", json_string_value(json_object_get(s, "id")),
+	       N("seq"));
+	printf("Files:         %llu (%llu read, %llu unchanged), %llu folders\n", N("files"),
+	       N("files_read"), N("files_unchanged"), N("dirs"));
+	printf("Bytes:         %s\n", cf_cli_human(a, sizeof(a), N("bytes")));
+	printf("New bytes:     %s\n", cf_cli_human(b, sizeof(b), N("new_bytes")));
+	printf("Stored bytes:  %s\n", cf_cli_human(c, sizeof(c), N("stored_bytes")));
+	printf("Vanished:      %llu\n", N("vanished"));
+	if (skipped)
+		printf("Skipped:       %lld (see the warnings above)\n", skipped);
+	printf("Duration:      %.1f s\n", json_real_value(json_object_get(s, "duration")));
+#undef N
 }
 
-static void report_vanished(const struct cf_snapshot_result *res)
+static void report_vanished(const json_t *s)
 {
-	size_t shown = res->nvanished < 10 ? res->nvanished : 10;
+	const json_t *v = json_object_get(s, "vanished_paths");
+	size_t n = json_array_size(v), shown = n < 10 ? n : 10;
 
-	if (!res->nvanished)
+	if (!n)
 		return;
-	fprintf(stderr, "backupd: %zu file%s vanished during the backup: ", res->nvanished,
-	        res->nvanished == 1 ? "" : "s");
+	fprintf(stderr, "backupd: %zu file%s vanished during the backup: ", n, n == 1 ? "" : "s");
 	for (size_t i = 0; i < shown; i++)
-		fprintf(stderr, "%s%s", i ? ", " : "", res->vanished[i]);
-	if (shown < res->nvanished)
-		fprintf(stderr, ", and %zu more", res->nvanished - shown);
+		fprintf(stderr, "%s%s", i ? ", " : "", json_string_value(json_array_get(v, i)));
+	if (shown < n)
+		fprintf(stderr, ", and %zu more", n - shown);
 	fputc('\n', stderr);
 }
 
-static int summary_json(const struct cf_snapshot_result *res, const char *hex, const struct opts *o)
+/* What `now` prints after a backup, in-process or by the daemon: the exit status. */
+static int print_outcome(const struct opts *o, json_t *snap, const char *error, int code,
+                         const char *retain_error)
 {
-	json_t *v = json_array(), *j;
+	int rc = !error ? 0 : code == CF_E_CONFIG || code == CF_E_VERSION ? 2 : 1;
 
-	for (size_t i = 0; v && i < res->nvanished; i++)
-		if (json_array_append_new(v, json_string(res->vanished[i])) < 0) {
-			json_decref(v);
-			v = NULL;
-		}
-	j = json_pack(
-	    "{s:s,s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o*,s:f}", "id", hex, "seq",
-	    (json_int_t)res->seq, "store", o->store, "repository", o->repo, "files",
-	    (json_int_t)res->files, "dirs", (json_int_t)res->dirs, "files_read",
-	    (json_int_t)res->files_read, "files_unchanged", (json_int_t)res->files_unchanged,
-	    "bytes", (json_int_t)res->bytes, "new_bytes", (json_int_t)res->new_bytes,
-	    "stored_bytes", (json_int_t)res->stored_bytes, "skipped", (json_int_t)res->skipped,
-	    "vanished", (json_int_t)res->nvanished, "vanished_paths", v, "duration", res->seconds);
-	if (!j || !v) {
-		json_decref(j);
-		return fail(NULL, EXIT_FAIL, -ENOMEM, "JSON output");
+	if (json_is_object(snap))
+		report_vanished(snap);
+	if (error)
+		cf_cli_report("backupd", o->json, code, "%s", error);
+	else if (o->json)
+		cf_cli_print_json(json_incref(snap));
+	else if (!o->quiet)
+		summary_text(snap);
+	if (!error && retain_error) {
+		fprintf(stderr, "backupd: the snapshot was saved, but %s\n", retain_error);
+		rc = 1;
 	}
-	cf_cli_print_json(j);
-	return EXIT_OK;
+	return rc;
 }
 
-static int cmd_now(struct opts *o)
+/* `now` through the daemon that holds the store: ask, wait for the run, print. */
+static int now_by_daemon(const struct opts *o, const char *sock, pid_t pid)
 {
-	struct cf_session_opts so = {0};
-	struct cf_snapshot_opts sno = {0};
-	struct cf_snapshot_result res = {0};
-	struct cf_session *s = NULL;
+	struct cf_control_conn *c = NULL;
+	json_t *req = json_pack("{s:s}", "cmd", "now"), *m = NULL;
+	const char *ev;
+	int r, rc = 1;
+
+	r = cf_control_connect(sock, &c);
+	if (!r)
+		r = cf_control_send(c, req);
+	json_decref(req);
+	while (!r) {
+		r = cf_control_recv(c, &m, -1);
+		if (r)
+			break;
+		ev = json_string_value(json_object_get(m, "event"));
+		if (ev && !strcmp(ev, "accepted")) {
+			if (!o->quiet)
+				fprintf(stderr, "backupd: the daemon (pid %ld) %s\n", (long)pid,
+				        json_is_true(json_object_get(m, "queued"))
+				            ? "is backing up: a new backup follows that one"
+				            : "starts a backup now");
+			json_decref(m);
+			if (o->no_wait)
+				break;
+			continue;
+		}
+		if (ev && !strcmp(ev, "done"))
+			rc = print_outcome(
+			    o, json_object_get(m, "snapshot"),
+			    json_string_value(json_object_get(m, "error")),
+			    (int)json_integer_value(json_object_get(m, "error_code")),
+			    json_string_value(json_object_get(m, "retention_error")));
+		else
+			rc = cf_cli_report("backupd", o->json, CF_E_BUSY, "the daemon (pid %ld): %s",
+			                   (long)pid, json_string_value(json_object_get(m, "message")));
+		json_decref(m);
+		break;
+	}
+	cf_control_close(c);
+	if (r)
+		return cf_cli_report("backupd", o->json, r, "ask the daemon (pid %ld) for a backup",
+		                     (long)pid);
+	return o->no_wait ? 0 : rc;
+}
+
+static int locked(const struct opts *o, const char *store, const struct cf_storelock_info *w)
+{
+	fprintf(stderr, "backupd: %s is locked by backupd pid %ld (%s)\n", store, (long)w->pid,
+	        !strcmp(w->role, "daemon") ? "a daemon that does not answer" : "a backup running now");
+	if (o->json)
+		cf_cli_print_json(json_pack("{s:{s:s, s:s, s:I}}", "error", "code", "CF_E_BUSY",
+		                            "message", "the store is locked by another backupd", "pid",
+		                            (json_int_t)w->pid));
+	return CF_BKD_EXIT_LOCKED;
+}
+
+/* `now` in this process, holding the store lock. */
+static int now_here(const struct opts *o, struct cf_settings *s, struct cf_storelock *lock)
+{
+	struct cf_statedb *db = NULL;
+	struct cf_job j;
 	struct sigaction sa;
 	struct bar bar = {0};
-	char why[1200], hex[CF_HEX_LEN(32)];
-	int r, rc;
+	int64_t id = 0;
+	json_t *snap;
+	int rc;
 
-	r = cf_snapshot_check_store(o->store, why, sizeof(why));
-	if (r)
-		return fail(o, EXIT_FAIL, r, "%s", why);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESETHAND | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-
-	so.repo_url = o->repo;
-	so.state_dir = o->state_dir;
-	so.cache_dir = o->cache_dir;
-	so.passphrase_file = o->pass_file;
-	so.create = 1;
-	so.pack_size = (uint64_t)o->pack_mib << 20;
-	r = cf_session_open(&s, &so);
-	if (r)
-		return fail(o, r == CF_E_CONFIG || r == CF_E_VERSION ? EXIT_USAGE : EXIT_FAIL, r,
-		            "open repository %s", o->repo);
-	if (stop_flag) {
-		cf_session_free(s);
-		return fail(o, EXIT_FAIL, -EINTR, "backup of %s interrupted before it began",
-		            o->store);
+	if (cf_statedb_open(&db, s->state_dir, 0) == 0) {
+		cf_statedb_recover(db, s->store);
+		if (cf_statedb_job_start(db, "backup", "now", s->store, &id))
+			id = 0;
+	} else {
+		fprintf(stderr, "backupd: warning: this backup is not recorded in the state database\n");
 	}
+	cf_settings_job(s, CF_JOB_BACKUP, &j);
 	bar.on = !o->quiet && isatty(STDERR_FILENO);
-	sno.store = o->store;
-	sno.stop = &stop_flag;
-	sno.progress = bar.on ? draw_bar : NULL;
-	sno.ctx = &bar;
-	r = cf_snapshot_run(s, &sno, &res);
+	j.stop = &stop_flag;
+	j.progress = bar.on ? draw_bar : NULL;
+	j.ctx = &bar;
+	cf_job_run(&j);
 	clear_bar(&bar);
-	cf_session_free(s);
-	if (r == -EINTR)
-		return fail(o, EXIT_FAIL, r,
-		            "backup of %s interrupted: no snapshot written (what was uploaded is "
-		            "reused by the next run)",
-		            o->store);
-	if (r)
-		return fail(o, EXIT_FAIL, r, "backup of %s into %s", o->store, o->repo);
-	cf_encode_hex(hex, res.id, sizeof(res.id));
-	report_vanished(&res);
-	rc = EXIT_OK;
-	if (o->json)
-		rc = summary_json(&res, hex, o);
-	else if (!o->quiet)
-		summary_text(&res, hex);
-	cf_snapshot_result_clear(&res);
+	if (db && id)
+		cf_settings_record(db, s, id, &j, j.rc == -EINTR && stop_flag, NULL);
+	cf_statedb_close(db);
+	cf_storelock_release(lock);
+	snap = cf_job_summary_json(&j);
+	rc = print_outcome(o, snap, j.rc ? j.why : NULL, j.rc, j.retain_rc ? j.retain_why : NULL);
+	json_decref(snap);
+	cf_job_clear(&j);
 	return rc;
 }
 
-/* One of `now`'s own options (cf_cli_args handles --help and the complaints). */
+static int cmd_now(const struct opts *o, struct cf_settings *s)
+{
+	struct cf_storelock_info who = {0};
+	struct cf_storelock *lock = NULL;
+	char *dir = NULL, why[1200];
+	int r;
+
+	r = cf_snapshot_check_store(s->store, why, sizeof(why));
+	if (r)
+		return cf_cli_report("backupd", o->json, r, "%s", why) ? 1 : 1;
+	r = cf_storelock_dir(&dir, s->cfg->lock_dir);
+	if (!r)
+		r = cf_storelock_take(&lock, dir, s->store, "now", NULL, &who);
+	if (r == CF_E_BUSY && !strcmp(who.role, "daemon")) {
+		char lk[4096], sock[4096];
+
+		r = cf_storelock_paths(dir, s->store, lk, sock, sizeof(lk));
+		free(dir);
+		if (r)
+			return cf_cli_report("backupd", o->json, r, "find the daemon of %s", s->store);
+		r = now_by_daemon(o, sock, who.pid);
+		return r;
+	}
+	free(dir);
+	if (r == CF_E_BUSY)
+		return locked(o, s->store, &who);
+	if (r)
+		return cf_cli_report("backupd", o->json, r, "lock the store %s", s->store) ? 1 : 1;
+	if (cf_settings_apply_storage(s, NULL)) {
+		cf_storelock_release(lock);
+		return cf_cli_report("backupd", o->json, -ENOMEM, "storage settings");
+	}
+	return now_here(o, s, lock);
+}
+
+static int cmd_retention(const struct opts *o, struct cf_settings *s)
+{
+	struct cf_statedb *db = NULL;
+	struct cf_job j;
+	int64_t id = 0;
+	int rc;
+
+	if (cf_retention_empty(&s->retain.policy)) {
+		fprintf(stderr, "backupd retention: no keep_* rule in the [retention] section of %s: "
+		                "nothing would be forgotten\n",
+		        s->config_path ? s->config_path : "the configuration (none read)");
+		return CF_BKD_EXIT_USAGE;
+	}
+	if (cf_settings_apply_storage(s, NULL))
+		return cf_cli_report("backupd", o->json, -ENOMEM, "storage settings");
+	cf_settings_job(s, CF_JOB_RETENTION, &j);
+	j.retain.dry_run = o->dry_run;
+	if (!o->dry_run && s->store && !cf_statedb_open(&db, s->state_dir, 0) &&
+	    cf_statedb_job_start(db, "retention", "now", s->store, &id))
+		id = 0;
+	cf_job_run(&j);
+	if (db && id)
+		cf_settings_record(db, s, id, &j, 0, NULL);
+	cf_statedb_close(db);
+	if (j.retention && o->json)
+		cf_cli_print_json(json_incref(j.retention));
+	else if (j.retention && !o->quiet)
+		cf_retain_print(j.retention, o->dry_run);
+	rc = cf_job_exit_code(&j);
+	if (j.rc || j.retain_rc)
+		cf_cli_report("backupd", o->json && !j.retention, j.rc ? j.rc : j.retain_rc, "%s",
+		              j.rc ? j.why : j.retain_why);
+	cf_job_clear(&j);
+	return rc;
+}
+
+static int cmd_config(const struct opts *o, const struct cf_settings *s)
+{
+	const struct cf_config *c = s->cfg;
+	char iv[32], jt[32], rmin[32], rmax[32], kw[32], pg[32];
+	json_t *j = json_pack(
+	    "{s:s?, s:{s:s?, s:s?}, s:{s:s?, s:s, s:s, s:s?, s:I}, s:{s:I, s:I, s:s?, s:b, s:s, "
+	    "s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I}, s:{s:s?}, s:I}",
+	    "config", s->config_path, "store", "path", s->store, "lock_dir", c->lock_dir,
+	    "repository", "url", s->repo, "state_dir", s->state_dir, "cache_dir", s->cache_dir,
+	    "passphrase_file", s->pass_file, "pack_size", (json_int_t)s->pack_mib, "schedule",
+	    "interval", (json_int_t)c->interval, "jitter", (json_int_t)c->jitter, "window", NULL,
+	    "skip_on_battery", c->skip_on_battery, "power_supply_path", c->power_supply,
+	    "retry_min", (json_int_t)c->retry_min, "retry_max", (json_int_t)c->retry_max,
+	    "retention", "keep_last", (json_int_t)c->keep_last, "keep_hourly",
+	    (json_int_t)c->keep_hourly, "keep_daily", (json_int_t)c->keep_daily, "keep_weekly",
+	    (json_int_t)c->keep_weekly, "keep_monthly", (json_int_t)c->keep_monthly, "keep_yearly",
+	    (json_int_t)c->keep_yearly, "keep_within", (json_int_t)c->keep_within, "prune",
+	    c->prune, "prune_grace", (json_int_t)c->prune_grace, "keyvault", "url",
+	    c->keyvault_url, "storage_keys", (json_int_t)c->nstorage);
+	char win[32] = "";
+
+	if (c->window_start >= 0)
+		snprintf(win, sizeof(win), "%02d:%02d-%02d:%02d", c->window_start / 60,
+		         c->window_start % 60, c->window_end / 60, c->window_end % 60);
+	if (o->json) {
+		if (j && *win)
+			json_object_set_new(json_object_get(j, "schedule"), "window", json_string(win));
+		return cf_cli_print_json(j) ? 1 : 0;
+	}
+	json_decref(j);
+	printf("configuration: %s\n", s->config_path ? s->config_path : "(no file: defaults)");
+	printf("store:         %s\n", s->store ? s->store : "(not set)");
+	printf("repository:    %s\n", s->repo ? s->repo : "(not set)");
+	printf("state, cache:  %s, %s\n", s->state_dir, s->cache_dir);
+	printf("schedule:      every %s, jitter %s, window %s, %s on battery\n",
+	       cf_config_format_duration(iv, sizeof(iv), c->interval),
+	       cf_config_format_duration(jt, sizeof(jt), c->jitter), *win ? win : "any time",
+	       c->skip_on_battery ? "wait" : "run");
+	printf("retries:       from %s, doubling up to %s\n",
+	       cf_config_format_duration(rmin, sizeof(rmin), c->retry_min),
+	       cf_config_format_duration(rmax, sizeof(rmax), c->retry_max));
+	if (cf_retention_empty(&s->retain.policy))
+		printf("retention:     keep everything (no keep_* rule)\n");
+	else
+		printf("retention:     last %u, hourly %u, daily %u, weekly %u, monthly %u, yearly %u, "
+		       "within %s; prune %s (grace %s)\n",
+		       c->keep_last, c->keep_hourly, c->keep_daily, c->keep_weekly, c->keep_monthly,
+		       c->keep_yearly, cf_config_format_duration(kw, sizeof(kw), c->keep_within),
+		       c->prune ? "yes" : "no", cf_config_format_duration(pg, sizeof(pg), c->prune_grace));
+	printf("storage keys:  %zu\n", c->nstorage);
+	return 0;
+}
+
+/* One of a command's own options (cf_cli_args handles --help and the complaints). */
 static int on_opt(void *ctx, const struct cf_cli_cmd *cmd, int opt, char *arg)
 {
 	struct opts *o = ctx;
 	uint64_t mib;
 
 	switch (opt) {
-	case OPT_STORE:
-		o->store = arg;
+	case CF_OPT_CONFIG:
+		o->a.config = arg;
+		break;
+	case CF_OPT_STORE:
+		o->a.store = arg;
 		break;
 	case 'r':
-		o->repo = arg;
+		o->a.repo = arg;
 		break;
-	case OPT_STATE_DIR:
-		o->state_dir = arg;
+	case CF_OPT_STATE_DIR:
+		o->a.state_dir = arg;
 		break;
-	case OPT_CACHE_DIR:
-		o->cache_dir = arg;
+	case CF_OPT_CACHE_DIR:
+		o->a.cache_dir = arg;
 		break;
-	case OPT_PASS_FILE:
-		o->pass_file = arg;
+	case CF_OPT_PASS_FILE:
+		o->a.pass_file = arg;
 		break;
-	case OPT_PACK_SIZE:
-		if (cf_cli_parse_uint(arg, PACK_MIB_MIN, PACK_MIB_MAX, &mib))
+	case CF_OPT_PACK_SIZE:
+		if (cf_cli_parse_uint(arg, 1, 64, &mib))
 			return cf_cli_complain("backupd", cmd->name,
-			                       "--pack-size wants MiB from %d to %d, not '%s'",
-			                       PACK_MIB_MIN, PACK_MIB_MAX, arg);
-		o->pack_mib = (unsigned)mib;
+			                       "--pack-size wants MiB from 1 to 64, not '%s'", arg);
+		o->a.pack_mib = (unsigned)mib;
 		break;
-	case OPT_JSON:
+	case CF_OPT_JSON:
 		o->json = 1;
+		break;
+	case CF_OPT_DRY_RUN:
+		o->dry_run = 1;
+		break;
+	case CF_OPT_NO_WAIT:
+		o->no_wait = 1;
 		break;
 	case 'q':
 		o->quiet = 1;
@@ -329,19 +436,55 @@ static int on_opt(void *ctx, const struct cf_cli_cmd *cmd, int opt, char *arg)
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
-	size_t i;
+	struct cf_settings *s = NULL;
+	const char *empty = NULL;
+	char err[2048];
+	size_t cmd;
 	int rc;
 
 	cf_log_set_prog("backupd");
-	rc = cf_cli_args(&cli, argc, argv, on_opt, &o, &i, NULL);
+	rc = cf_cli_args(&cli, argc, argv, on_opt, &o, &cmd, NULL);
 	if (rc != CF_CLI_RUN)
 		return rc;
-	if (!o.store || !*o.store || !o.repo || !*o.repo)
-		return cf_cli_complain("backupd", "now", "--store DIR and --repo URL are required");
-	if ((o.state_dir && !*o.state_dir) || (o.cache_dir && !*o.cache_dir))
-		return cf_cli_complain("backupd", "now",
-		                       "--state-dir and --cache-dir must not be empty");
-	if (o.quiet)
-		cf_log_set_level(CF_LOG_WARN);
-	return cmd_now(&o);
+	if (o.a.state_dir && !*o.a.state_dir)
+		empty = "--state-dir";
+	if (o.a.cache_dir && !*o.a.cache_dir)
+		empty = "--cache-dir";
+	if ((o.a.store && !*o.a.store) || (o.a.repo && !*o.a.repo) || (o.a.config && !*o.a.config))
+		empty = "--store, --repo and --config";
+	if (empty)
+		return cf_cli_complain("backupd", commands[cmd].name, "%s must not be empty", empty);
+	rc = cf_settings_load(&s, &o.a, cmd == CMD_NOW || cmd == CMD_RUN, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "backupd %s: %s\n", commands[cmd].name, err);
+		if (o.json)
+			cf_cli_print_json(json_pack("{s:{s:s, s:s}}", "error", "code",
+			                            cf_error_name(rc == CF_E_NOTFOUND ? CF_E_CONFIG : rc),
+			                            "message", err));
+		return rc == -ENOMEM ? 1 : CF_BKD_EXIT_USAGE;
+	}
+	cf_log_set_level(o.quiet ? CF_LOG_WARN : (enum cf_log_level)s->cfg->log_level);
+	switch (cmd) {
+	case CMD_NOW:
+		rc = cmd_now(&o, s);
+		break;
+	case CMD_RUN:
+		return cf_daemon_run(s, &o.a); /* takes s */
+	case CMD_STATUS:
+		rc = cf_status_run(s->state_dir, s->cfg->lock_dir, s->store, o.json);
+		break;
+	case CMD_RETENTION:
+		if (!s->repo) {
+			cf_settings_free(s);
+			return cf_cli_complain("backupd", "retention",
+			                       "no repository: give --repo URL or [repository] url");
+		}
+		rc = cmd_retention(&o, s);
+		break;
+	default:
+		rc = cmd_config(&o, s);
+		break;
+	}
+	cf_settings_free(s);
+	return rc;
 }

@@ -34,8 +34,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" --buildtype=debugoptimized -Db_ndebug=true >/dev/null
-ninja -C "$BUILD" backupd/backupd restore/restore keyvault/keyvault >/dev/null
-BK=$BUILD/backupd/backupd RS=$BUILD/restore/restore KV=$BUILD/keyvault/keyvault
+ninja -C "$BUILD" backupd/program/backupd restore/restore keyvault/keyvault >/dev/null
+BK=$BUILD/backupd/program/backupd RS=$BUILD/restore/restore KV=$BUILD/keyvault/keyvault
 
 store_for() { # preset -> store folder (generated once)
 	local p=$1 dir=$BENCH_DIR/store-$1

@@ -11,6 +11,8 @@
 #include "core/core.h"
 #include "core/error.h"
 #include "core/secbuf.h"
+#include "keyvault/account.h"
+#include "keyvault/modes.h"
 #include "keyvault/vault.h"
 #include "util/log.h"
 
@@ -33,7 +35,7 @@ char *cf_session_default_dir(const char *kind)
 }
 
 /* The passphrase from @file (first line) or COFFER_PASSPHRASE, into secure memory. */
-static int read_passphrase(const char *file, struct cf_secbuf **out)
+int cf_session_read_passphrase(const char *file, struct cf_secbuf **out)
 {
 	const char *env = getenv("COFFER_PASSPHRASE");
 	struct cf_secbuf *b = NULL;
@@ -75,6 +77,31 @@ static int read_passphrase(const char *file, struct cf_secbuf **out)
 	return 0;
 }
 
+/*
+ * Note the repository's URL in the account record (keyvault status and device changes
+ * find it there); a repository this device just created with an account is attached to
+ * it in standard protection.
+ */
+static int remember(struct cf_session *s)
+{
+	struct cf_account *a = NULL;
+	int r = cf_account_load(&a, s->state_dir);
+
+	if (r) {
+		cf_log_warn("the account record in %s is unreadable: not updated", s->state_dir);
+		return 0;
+	}
+	r = cf_account_remember_repo(a, cf_repo_id(s->repo), cf_repo_url(s->repo));
+	if (r == 1)
+		r = cf_account_save(a);
+	if (r > 0 || (r < 0 && r != -ENOMEM))
+		r = 0; /* a record that cannot be written costs a line in status, nothing more */
+	if (!r && cf_repo_created(s->repo) && a->server)
+		r = cf_modes_attach_new(s);
+	cf_account_free(a);
+	return r;
+}
+
 int cf_session_open(struct cf_session **out, const struct cf_session_opts *o)
 {
 	struct cf_session *s = calloc(1, sizeof(*s));
@@ -90,7 +117,7 @@ int cf_session_open(struct cf_session **out, const struct cf_session_opts *o)
 	if (!r && (!s->state_dir || !s->cache_dir))
 		r = -ENOMEM;
 	if (!r)
-		r = read_passphrase(o->passphrase_file, &pass);
+		r = cf_session_read_passphrase(o->passphrase_file, &pass);
 	if (!r) {
 		r = cf_keychain_open(&s->kc, s->state_dir,
 				     pass ? (const char *)cf_secbuf_data(pass) : NULL);
@@ -106,9 +133,12 @@ int cf_session_open(struct cf_session **out, const struct cf_session_opts *o)
 	ro.cache_dir = s->cache_dir;
 	ro.create = o->create;
 	ro.pack_size = o->pack_size;
+	ro.storage = o->storage;
 	r = cf_repo_open(&s->repo, &ro);
 	if (!r)
 		r = cf_vault_attach(s->repo, s->kc);
+	if (!r)
+		r = remember(s);
 	if (!r)
 		r = cf_repo_sync(s->repo);
 	if (r == CF_E_CORRUPT) {

@@ -20,6 +20,7 @@ struct cf_session_opts {
 	const char *passphrase_file; /* NULL: COFFER_PASSPHRASE, else none */
 	int create;                  /* initialise an absent or empty repository */
 	uint64_t pack_size;          /* 0: default */
+	const struct cf_storage_options *storage; /* [storage] settings; NULL: environment */
 };
 
 struct cf_session {
@@ -52,6 +53,13 @@ int cf_session_record_seen(struct cf_session *s, uint64_t seq, const uint8_t id[
 
 /* cf_session_free - close everything. Accepts NULL. */
 void cf_session_free(struct cf_session *s);
+
+/*
+ * cf_session_read_passphrase - the keychain passphrase from @file (first line; "-":
+ * standard input) or $COFFER_PASSPHRASE, into secure memory with a NUL; *@out NULL when
+ * neither gives one. Returns 0, CF_E_CONFIG (unreadable or empty file), -ENOMEM.
+ */
+int cf_session_read_passphrase(const char *file, struct cf_secbuf **out);
 
 /*
  * cf_session_default_dir - "$XDG_<KIND>_HOME/coffer" or "$HOME/<fallback>/coffer" into a

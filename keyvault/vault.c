@@ -10,75 +10,10 @@
 #include "core/error.h"
 #include "core/secbuf.h"
 #include "repo/keyslot.h"
+#include "keyvault/protect.h"
+#include "keyvault/slotlist.h"
 #include "repo/object.h"
 #include "util/log.h"
-
-#define SLOT_MAX (CF_KEYSLOT_HEADER_BYTES + CF_KEYSLOT_MAX_BODY)
-#define SLOTS_MAX 65536
-
-struct slots {
-	struct cf_repo *r;
-	uint8_t **b;
-	size_t *len;
-	size_t n, cap;
-	int err;
-};
-
-static void slots_free(struct slots *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->b[i]);
-	free(s->b);
-	free(s->len);
-}
-
-static int slot_cb(void *ctx, const char *name, uint64_t size)
-{
-	struct slots *s = ctx;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int r;
-
-	(void)size;
-	if (s->n >= SLOTS_MAX)
-		return 0;
-	r = cf_storage_get_buf(cf_repo_storage(s->r), name, &buf, &len, SLOT_MAX);
-	if (r == CF_E_LIMIT || r == CF_E_NOTFOUND) {
-		cf_log_warn("%s: %s skipped: %s", cf_repo_url(s->r), name, cf_strerror(r));
-		return 0;
-	}
-	if (r) {
-		s->err = r;
-		return r;
-	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		uint8_t **b = realloc(s->b, cap * sizeof(*b));
-		size_t *l = b ? realloc(s->len, cap * sizeof(*l)) : NULL;
-		if (b)
-			s->b = b;
-		if (!b || !l) {
-			free(buf);
-			s->err = -ENOMEM;
-			return -ENOMEM;
-		}
-		s->len = l;
-		s->cap = cap;
-	}
-	s->b[s->n] = buf;
-	s->len[s->n++] = len;
-	return 0;
-}
-
-static int store_slot(struct cf_repo *r, uint8_t *bytes, size_t len)
-{
-	char name[CF_STORAGE_NAME_MAX];
-	uint8_t id[32];
-
-	cf_object_id(bytes, len, id);
-	cf_repo_object_name(name, "keys", id);
-	return cf_storage_put_buf(cf_repo_storage(r), name, bytes, len);
-}
 
 /* A new repository: epoch 1, this device's slot and the first roster. */
 static int make_first_epoch(struct cf_repo *r, struct cf_keychain *kc, struct cf_keyring *ring)
@@ -103,9 +38,9 @@ static int make_first_epoch(struct cf_repo *r, struct cf_keychain *kc, struct cf
 		rc = cf_roster_create(&roster, &rlen, cf_keyring_current(ring), cf_repo_id(r),
 				      cf_repo_config_hash(r), 1, &pub, 1);
 	if (!rc)
-		rc = store_slot(r, slot, slen);
+		rc = cf_slotlist_store(r, NULL, slot, slen);
 	if (!rc)
-		rc = store_slot(r, roster, rlen);
+		rc = cf_slotlist_store(r, NULL, roster, rlen);
 	if (!rc)
 		rc = cf_keychain_repo_put_key(kc, cf_repo_id(r), 1, cf_secbuf_data(mk), 1);
 	if (!rc)
@@ -118,7 +53,7 @@ static int make_first_epoch(struct cf_repo *r, struct cf_keychain *kc, struct cf
 
 /* Epochs the keychain holds; then, if none, this device's slots in the repository. */
 static int load_epochs(struct cf_repo *r, struct cf_keychain *kc, struct cf_keyring *ring,
-		       const struct slots *s)
+		       const struct cf_slotlist *s)
 {
 	const struct cf_identity *me = cf_keychain_identity(kc);
 	uint8_t key[CF_MASTER_KEY_BYTES];
@@ -161,8 +96,51 @@ static int load_epochs(struct cf_repo *r, struct cf_keychain *kc, struct cf_keyr
 	return rc ? rc : cf_keychain_save(kc);
 }
 
+/*
+ * Later epochs this device was given by a trusted device (a mode change or a device
+ * removal made elsewhere): adopt them, so new snapshots are never written under an
+ * epoch another device has retired. Warn when the repository has a newer epoch this
+ * device was not given (it was removed, or the change is not finished).
+ */
+static int follow_epochs(struct cf_repo *r, struct cf_keychain *kc, struct cf_keyring *ring,
+			 const struct cf_slotlist *s)
+{
+	const struct cf_repokeys *cur;
+	struct cf_keyslot ks;
+	unsigned added = 0;
+	uint32_t newest = 0, e;
+	int rc;
+
+	rc = cf_protect_follow(ring, cf_keychain_identity(kc), s, cf_repo_id(r),
+			       cf_repo_config_hash(r), &added);
+	if (rc || !cf_keyring_current(ring))
+		return rc;
+	cur = cf_keyring_current(ring);
+	e = cf_repokeys_epoch(cur);
+	for (size_t i = 0; i < s->n; i++)
+		if (cf_keyslot_parse(&ks, s->b[i], s->len[i]) == 0 && ks.kind == CF_SLOT_ROSTER &&
+		    ks.epoch > newest)
+			newest = ks.epoch;
+	if (newest > e)
+		cf_log_warn("%s: the repository has key epoch %u but this device was only given"
+			    " epoch %u: it was removed from the trusted devices, or a protection"
+			    " change is unfinished (keyvault status)",
+			    cf_repo_url(r), newest, e);
+	if (!added)
+		return 0;
+	for (uint32_t x = e - added + 1; x <= e && !rc; x++)
+		rc = cf_keychain_repo_put_key(kc, cf_repo_id(r), x,
+					      cf_repokeys_master(cf_keyring_get(ring, x)), 1);
+	if (!rc)
+		rc = cf_keychain_save(kc);
+	if (!rc)
+		cf_log_info("%s: now writing under key epoch %u (set by another device)",
+			    cf_repo_url(r), e);
+	return rc;
+}
+
 /* The union of the rosters of every epoch held: whose snapshots are trusted. */
-static int load_signers(struct cf_repo *r, const struct cf_keyring *ring, const struct slots *s,
+static int load_signers(struct cf_repo *r, const struct cf_keyring *ring, const struct cf_slotlist *s,
 			uint32_t max_epoch, struct cf_pubid **out, size_t *nout)
 {
 	struct cf_pubid *v = NULL;
@@ -216,7 +194,7 @@ static int load_signers(struct cf_repo *r, const struct cf_keyring *ring, const 
 
 int cf_vault_attach(struct cf_repo *r, struct cf_keychain *kc)
 {
-	struct slots s = {.r = r};
+	struct cf_slotlist *s = NULL;
 	struct cf_keyring *ring = NULL;
 	struct cf_pubid *signers = NULL;
 	size_t nsigners = 0;
@@ -227,19 +205,18 @@ int cf_vault_attach(struct cf_repo *r, struct cf_keychain *kc)
 		return rc;
 	if (cf_repo_created(r))
 		rc = make_first_epoch(r, kc, ring);
-	if (!rc) {
-		rc = cf_storage_list(cf_repo_storage(r), "keys/", slot_cb, &s);
-		if (s.err)
-			rc = s.err;
-	}
+	if (!rc)
+		rc = cf_slotlist_load(&s, r);
 	if (!rc && !cf_repo_created(r))
-		rc = load_epochs(r, kc, ring, &s);
+		rc = load_epochs(r, kc, ring, s);
+	if (!rc)
+		rc = follow_epochs(r, kc, ring, s);
 	if (!rc && !cf_keyring_current(ring))
 		rc = CF_E_NOTFOUND;
 	if (!rc)
-		rc = load_signers(r, ring, &s, cf_repokeys_epoch(cf_keyring_current(ring)),
+		rc = load_signers(r, ring, s, cf_repokeys_epoch(cf_keyring_current(ring)),
 				  &signers, &nsigners);
-	slots_free(&s);
+	cf_slotlist_free(s);
 	if (rc) {
 		cf_keyring_free(ring);
 		return rc;

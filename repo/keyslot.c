@@ -187,39 +187,69 @@ int cf_keyslot_device_open(struct cf_secbuf **mk, uint32_t *epoch, const struct 
 
 /* ---- recovery-key slots ------------------------------------------------------------- */
 
+int cf_keyslot_recovery_kek(struct cf_secbuf **kek, const uint8_t rk[CF_RECOVERY_KEY_BYTES],
+			    const uint8_t salt[CF_ARGON2_SALT_BYTES], enum cf_argon2_params set)
+{
+	struct cf_secbuf *k = NULL;
+	int r;
+
+	if (!kek || !rk || !salt)
+		return CF_E_INVAL;
+	r = cf_secbuf_new(&k, CF_AEAD_KEY_BYTES);
+	if (r)
+		return r;
+	r = cf_kdf_argon2id(cf_secbuf_data(k), CF_AEAD_KEY_BYTES, rk, CF_RECOVERY_KEY_BYTES, salt,
+			    set);
+	if (r) {
+		cf_secbuf_free(k);
+		return r;
+	}
+	*kek = k;
+	return 0;
+}
+
+int cf_keyslot_recovery_seal(uint8_t **out, size_t *outlen, const uint8_t kek[CF_AEAD_KEY_BYTES],
+			     const uint8_t salt[CF_ARGON2_SALT_BYTES], enum cf_argon2_params set,
+			     const uint8_t repo_id[CF_REPO_ID_BYTES],
+			     const uint8_t cfg_hash[CF_CFG_HASH_BYTES], uint32_t epoch,
+			     const uint8_t mk[CF_MASTER_KEY_BYTES])
+{
+	uint8_t ad[SLOT_AD_BYTES], *slot, *body;
+
+	if (!out || !outlen || !kek || !salt || !repo_id || !cfg_hash || !mk || epoch == 0 ||
+	    (unsigned)set > 255)
+		return CF_E_INVAL;
+	slot = slot_new(CF_SLOT_RECOVERY_KEY, epoch, RK_BODY_BYTES, &body);
+	if (!slot)
+		return -ENOMEM;
+	memcpy(body, salt, CF_ARGON2_SALT_BYTES);
+	body[RK_SET_OFF] = (uint8_t)set;
+	slot_ad(ad, repo_id, cfg_hash, CF_SLOT_RECOVERY_KEY, epoch);
+	cf_aead_seal(body + RK_SEALED_OFF, mk, MK_BYTES, ad, sizeof(ad), kek);
+	*out = slot;
+	*outlen = CF_KEYSLOT_HEADER_BYTES + RK_BODY_BYTES;
+	return 0;
+}
+
 int cf_keyslot_recovery_create(uint8_t **out, size_t *outlen,
 			       const uint8_t rk[CF_RECOVERY_KEY_BYTES], enum cf_argon2_params set,
 			       const uint8_t repo_id[CF_REPO_ID_BYTES],
 			       const uint8_t cfg_hash[CF_CFG_HASH_BYTES], uint32_t epoch,
 			       const uint8_t mk[CF_MASTER_KEY_BYTES])
 {
-	uint8_t ad[SLOT_AD_BYTES], *slot = NULL, *body;
-	uint8_t *kek = NULL;
+	struct cf_secbuf *kek = NULL;
+	uint8_t salt[CF_ARGON2_SALT_BYTES];
 	int r;
 
 	if (!out || !outlen || !rk || !repo_id || !cfg_hash || !mk || epoch == 0 ||
 	    (unsigned)set > 255)
 		return CF_E_INVAL;
-	kek = cf_secmem_alloc(CF_AEAD_KEY_BYTES);
-	slot = slot_new(CF_SLOT_RECOVERY_KEY, epoch, RK_BODY_BYTES, &body);
-	if (!kek || !slot) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	cf_core_random(body, CF_ARGON2_SALT_BYTES);
-	body[RK_SET_OFF] = (uint8_t)set;
-	r = cf_kdf_argon2id(kek, CF_AEAD_KEY_BYTES, rk, CF_RECOVERY_KEY_BYTES, body, set);
-	if (r)
-		goto fail;
-	slot_ad(ad, repo_id, cfg_hash, CF_SLOT_RECOVERY_KEY, epoch);
-	cf_aead_seal(body + RK_SEALED_OFF, mk, MK_BYTES, ad, sizeof(ad), kek);
-	cf_secmem_free(kek);
-	*out = slot;
-	*outlen = CF_KEYSLOT_HEADER_BYTES + RK_BODY_BYTES;
-	return 0;
-fail:
-	cf_secmem_free(kek);
-	free(slot);
+	cf_core_random(salt, sizeof(salt));
+	r = cf_keyslot_recovery_kek(&kek, rk, salt, set);
+	if (!r)
+		r = cf_keyslot_recovery_seal(out, outlen, cf_secbuf_data(kek), salt, set, repo_id,
+					     cfg_hash, epoch, mk);
+	cf_secbuf_free(kek);
 	return r;
 }
 
@@ -228,58 +258,114 @@ static int argon2_set_known(uint8_t set)
 	return set == CF_ARGON2_INTERACTIVE || set == CF_ARGON2_MODERATE || set == CF_ARGON2_TEST;
 }
 
+/* Parse a recovery-key slot: its body checked for length and a known parameter set. */
+static int recovery_parse(struct cf_keyslot *s, const uint8_t *in, size_t len)
+{
+	int r = parse_kind(s, in, len, CF_SLOT_RECOVERY_KEY);
+
+	if (r)
+		return r;
+	if (s->body_len < RK_BODY_BYTES)
+		return CF_E_TRUNCATED;
+	if (s->body_len > RK_BODY_BYTES)
+		return CF_E_FORMAT;
+	if (!argon2_set_known(s->body[RK_SET_OFF]))
+		return CF_E_VERSION;
+	return 0;
+}
+
+int cf_keyslot_recovery_params(const uint8_t *in, size_t len,
+			       uint8_t salt[CF_ARGON2_SALT_BYTES], enum cf_argon2_params *set,
+			       uint32_t *epoch)
+{
+	struct cf_keyslot s;
+	int r;
+
+	if (!salt || !set)
+		return CF_E_INVAL;
+	r = recovery_parse(&s, in, len);
+	if (r)
+		return r;
+	memcpy(salt, s.body, CF_ARGON2_SALT_BYTES);
+	*set = (enum cf_argon2_params)s.body[RK_SET_OFF];
+	if (epoch)
+		*epoch = s.epoch;
+	return 0;
+}
+
+int cf_keyslot_recovery_open_kek(struct cf_secbuf **mk, uint32_t *epoch,
+				 const uint8_t kek[CF_AEAD_KEY_BYTES],
+				 const uint8_t repo_id[CF_REPO_ID_BYTES],
+				 const uint8_t cfg_hash[CF_CFG_HASH_BYTES], const uint8_t *in,
+				 size_t len)
+{
+	struct cf_secbuf *key = NULL;
+	uint8_t ad[SLOT_AD_BYTES];
+	struct cf_keyslot s;
+	int r;
+
+	if (!mk || !kek || !repo_id || !cfg_hash)
+		return CF_E_INVAL;
+	r = recovery_parse(&s, in, len);
+	if (r)
+		return r;
+	r = cf_secbuf_new(&key, MK_BYTES);
+	if (r)
+		return r;
+	slot_ad(ad, repo_id, cfg_hash, CF_SLOT_RECOVERY_KEY, s.epoch);
+	r = cf_aead_open(cf_secbuf_data(key), s.body + RK_SEALED_OFF, s.body_len - RK_SEALED_OFF,
+			 ad, sizeof(ad), kek);
+	if (r) {
+		cf_secbuf_free(key);
+		return r;
+	}
+	*mk = key;
+	if (epoch)
+		*epoch = s.epoch;
+	return 0;
+}
+
 int cf_keyslot_recovery_open(struct cf_secbuf **mk, uint32_t *epoch,
 			     const uint8_t rk[CF_RECOVERY_KEY_BYTES],
 			     const uint8_t repo_id[CF_REPO_ID_BYTES],
 			     const uint8_t cfg_hash[CF_CFG_HASH_BYTES], const uint8_t *in,
 			     size_t len)
 {
-	struct cf_secbuf *key = NULL;
-	uint8_t ad[SLOT_AD_BYTES], *kek = NULL;
-	struct cf_keyslot s;
-	uint8_t set;
+	struct cf_secbuf *kek = NULL;
+	enum cf_argon2_params set;
+	uint8_t salt[CF_ARGON2_SALT_BYTES];
 	int r;
 
 	if (!mk || !rk || !repo_id || !cfg_hash)
 		return CF_E_INVAL;
-	r = parse_kind(&s, in, len, CF_SLOT_RECOVERY_KEY);
+	r = cf_keyslot_recovery_params(in, len, salt, &set, NULL);
 	if (r)
 		return r;
-	if (s.body_len < RK_BODY_BYTES)
-		return CF_E_TRUNCATED;
-	if (s.body_len > RK_BODY_BYTES)
-		return CF_E_FORMAT;
-	set = s.body[RK_SET_OFF];
-	if (!argon2_set_known(set))
-		return CF_E_VERSION;
-	kek = cf_secmem_alloc(CF_AEAD_KEY_BYTES);
-	r = cf_secbuf_new(&key, MK_BYTES);
-	if (!kek || r) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = cf_kdf_argon2id(kek, CF_AEAD_KEY_BYTES, rk, CF_RECOVERY_KEY_BYTES, s.body,
-			    (enum cf_argon2_params)set);
+	r = cf_keyslot_recovery_kek(&kek, rk, salt, set);
 	if (r == CF_E_INVAL) {
 		cf_log_warn("recovery-key slot uses the test parameters: refused");
 		r = CF_E_UNSAFE;
 	}
-	if (r)
-		goto fail;
-	slot_ad(ad, repo_id, cfg_hash, CF_SLOT_RECOVERY_KEY, s.epoch);
-	r = cf_aead_open(cf_secbuf_data(key), s.body + RK_SEALED_OFF, s.body_len - RK_SEALED_OFF,
-			 ad, sizeof(ad), kek);
-	if (r)
-		goto fail;
-	cf_secmem_free(kek);
-	*mk = key;
-	if (epoch)
-		*epoch = s.epoch;
-	return 0;
-fail:
-	cf_secmem_free(kek);
-	cf_secbuf_free(key);
+	if (!r)
+		r = cf_keyslot_recovery_open_kek(mk, epoch, cf_secbuf_data(kek), repo_id, cfg_hash,
+						 in, len);
+	cf_secbuf_free(kek);
 	return r;
+}
+
+/* ---- helpers for slot kinds defined outside this file ------------------------------ */
+
+void cf_keyslot_ad(uint8_t ad[CF_KEYSLOT_AD_BYTES], const uint8_t repo_id[CF_REPO_ID_BYTES],
+		   const uint8_t cfg_hash[CF_CFG_HASH_BYTES], uint8_t kind, uint32_t epoch)
+{
+	slot_ad(ad, repo_id, cfg_hash, kind, epoch);
+}
+
+uint8_t *cf_keyslot_new(uint8_t kind, uint32_t epoch, size_t blen, uint8_t **body)
+{
+	if (kind == 0 || epoch == 0 || blen > CF_KEYSLOT_MAX_BODY || !body)
+		return NULL;
+	return slot_new(kind, epoch, blen, body);
 }
 
 /* ---- rosters ------------------------------------------------------------------------ */

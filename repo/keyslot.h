@@ -22,8 +22,10 @@
  *                     KEK = Argon2id(recovery key binary form, salt, set).
  *   roster (16)       nonce[24] || AEAD(metadata key of epoch e, roster) || tag[16],
  *                     roster = seq u32 || n u16 || n x encoded public identity (132).
- *   escrow (2), recovery contacts (4), any other kind: opaque here (issue 6); parsed,
- *                     never refused for being present.
+ *   recovery contacts (4), protection record (5), epoch link (6): bodies defined
+ *                     and parsed in keyvault/slots.h (docs/protection-modes.md).
+ *   escrow (2), any other kind: opaque here; parsed, never refused for being present
+ *                     (Coffer stores no escrow slot: keyvaultd holds the escrow copy).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +41,8 @@ enum cf_keyslot_kind {
 	CF_SLOT_ESCROW = 2,
 	CF_SLOT_RECOVERY_KEY = 3,
 	CF_SLOT_CONTACTS = 4,
+	CF_SLOT_PROTECTION = 5, /* keyvault/slots.h */
+	CF_SLOT_LINK = 6,       /* keyvault/slots.h */
 	CF_SLOT_ROSTER = 16,
 };
 
@@ -134,6 +138,56 @@ int cf_keyslot_recovery_open(struct cf_secbuf **mk, uint32_t *epoch,
 			     const uint8_t repo_id[CF_REPO_ID_BYTES],
 			     const uint8_t cfg_hash[CF_CFG_HASH_BYTES], const uint8_t *in,
 			     size_t len);
+
+/*
+ * The same recovery-key slot in two steps, so that one Argon2id run serves many slots
+ * (one per epoch, all with the same salt):
+ *
+ * cf_keyslot_recovery_kek - KEK = Argon2id(@rk, @salt, @set) into a new secure buffer
+ * (CF_KEYSLOT_KEK_BYTES). Returns 0, CF_E_INVAL (a set cf_kdf_argon2id refuses, NULL
+ * arguments) or -ENOMEM.
+ *
+ * cf_keyslot_recovery_seal - a recovery-key slot for @mk of @epoch under @kek, recording
+ * @salt and @set. Same returns as cf_keyslot_recovery_create.
+ *
+ * cf_keyslot_recovery_params - read the salt, parameter set and epoch of a recovery-key
+ * slot (untrusted bytes; nothing is verified but the framing). Returns 0 or the framing
+ * errors of cf_keyslot_recovery_open (CF_E_FORMAT, CF_E_TRUNCATED, CF_E_VERSION, ...).
+ *
+ * cf_keyslot_recovery_open_kek - cf_keyslot_recovery_open with the KEK already derived.
+ * Returns 0, the framing errors, CF_E_AUTH (another KEK, any altered byte) or -ENOMEM.
+ */
+#define CF_KEYSLOT_KEK_BYTES 32
+int cf_keyslot_recovery_kek(struct cf_secbuf **kek, const uint8_t rk[CF_RECOVERY_KEY_BYTES],
+			    const uint8_t salt[CF_ARGON2_SALT_BYTES], enum cf_argon2_params set);
+int cf_keyslot_recovery_seal(uint8_t **out, size_t *outlen,
+			     const uint8_t kek[CF_KEYSLOT_KEK_BYTES],
+			     const uint8_t salt[CF_ARGON2_SALT_BYTES], enum cf_argon2_params set,
+			     const uint8_t repo_id[CF_REPO_ID_BYTES],
+			     const uint8_t cfg_hash[CF_CFG_HASH_BYTES], uint32_t epoch,
+			     const uint8_t mk[CF_MASTER_KEY_BYTES]);
+int cf_keyslot_recovery_params(const uint8_t *in, size_t len,
+			       uint8_t salt[CF_ARGON2_SALT_BYTES], enum cf_argon2_params *set,
+			       uint32_t *epoch);
+int cf_keyslot_recovery_open_kek(struct cf_secbuf **mk, uint32_t *epoch,
+				 const uint8_t kek[CF_KEYSLOT_KEK_BYTES],
+				 const uint8_t repo_id[CF_REPO_ID_BYTES],
+				 const uint8_t cfg_hash[CF_CFG_HASH_BYTES], const uint8_t *in,
+				 size_t len);
+
+/*
+ * For slot kinds whose bodies are defined elsewhere (keyvault/slots.h: contacts,
+ * protection records, epoch links):
+ *
+ * cf_keyslot_ad - the associated data every slot body is bound to (see the top).
+ * cf_keyslot_new - a malloc'ed slot of @kind and @epoch (both non-zero) with room for a
+ * @blen-byte body (<= CF_KEYSLOT_MAX_BODY) at *@body; NULL on a bad argument or no memory.
+ * The slot is CF_KEYSLOT_HEADER_BYTES + @blen bytes long.
+ */
+#define CF_KEYSLOT_AD_BYTES (14 + CF_REPO_ID_BYTES + CF_CFG_HASH_BYTES + 1 + 4)
+void cf_keyslot_ad(uint8_t ad[CF_KEYSLOT_AD_BYTES], const uint8_t repo_id[CF_REPO_ID_BYTES],
+		   const uint8_t cfg_hash[CF_CFG_HASH_BYTES], uint8_t kind, uint32_t epoch);
+uint8_t *cf_keyslot_new(uint8_t kind, uint32_t epoch, size_t blen, uint8_t **body);
 
 /*
  * cf_roster_create - a roster slot for the epoch of @keys, listing @n (1..CF_ROSTER_MAX)

@@ -3,6 +3,7 @@
 
 /* Internal to repo.c, repo_sync.c and repo_write.c. */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "repo/repo.h"
 
@@ -16,10 +17,16 @@ struct idset {
 /* Blobs are read through aligned windows of the pack (repo_sync.c). */
 #define CF_REPO_READ_WINDOW (1u << 20)
 
+#define CF_REPO_WINDOWS 9 /* the one being read and up to 8 read ahead */
+
 struct repo_window {
 	uint8_t pack[32];
 	uint64_t off, len;
 	uint8_t *buf;
+	size_t cap;
+	uint64_t used;          /* last use, for replacement */
+	_Atomic int state;      /* WIN_EMPTY, WIN_PENDING, WIN_READY */
+	_Atomic int rc;         /* the read-ahead's result */
 };
 
 struct cf_repo {
@@ -48,7 +55,8 @@ struct cf_repo {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;      /* an upload finished */
 	pthread_mutex_t win_mu; /* guards @win */
-	struct repo_window win; /* the last window read */
+	struct repo_window win[CF_REPO_WINDOWS]; /* windows read and read ahead */
+	uint64_t win_clock;
 	struct cf_packw *pack;  /* being filled; NULL when none */
 	uint32_t pack_epoch;    /* the epoch of @pack's blobs */
 	/* packs are numbered (tickets) when taken for upload; uploads finish in any order */

@@ -154,7 +154,7 @@ int cf_repo_open(struct cf_repo **out, const struct cf_repo_opts *o)
 	pthread_mutex_init(&r->win_mu, NULL);
 	rc = cf_core_init();
 	if (!rc)
-		rc = cf_storage_open(&r->st, o->url, o->create);
+		rc = cf_storage_open_with(&r->st, o->url, o->create, o->storage);
 	if (rc)
 		goto fail;
 	r->url = strdup(cf_storage_url(r->st));
@@ -189,6 +189,8 @@ void cf_repo_free(struct cf_repo *r)
 	cf_repo_idset_clear(&r->inpack);
 	cf_repo_idset_clear(&r->excluded);
 	cf_cache_free(r->cache);
+	if (r->st)
+		cf_storage_wait_all(r->st); /* read-aheads write into the windows */
 	cf_storage_free(r->st);
 	cf_keyring_free(r->ring);
 	free(r->signers);
@@ -201,7 +203,8 @@ void cf_repo_free(struct cf_repo *r)
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->win_mu);
-	free(r->win.buf);
+	for (int i = 0; i < CF_REPO_WINDOWS; i++)
+		free(r->win[i].buf);
 	free(r);
 }
 

@@ -31,6 +31,8 @@ struct cf_repo_opts {
 	const char *cache_dir; /* base folder for caches and spool files */
 	int create;            /* initialise an absent or empty location */
 	uint64_t pack_size;    /* target pack size; 0 = CF_REPO_DEFAULT_PACK */
+	/* storage settings (the config's [storage] keys); NULL: environment and defaults */
+	const struct cf_storage_options *storage;
 };
 
 /* Counters of a writer session, for summaries. */

@@ -264,11 +264,95 @@ int cf_repo_sync(struct cf_repo *r)
 	return rc;
 }
 
+enum { WIN_EMPTY, WIN_PENDING, WIN_READY };
+
+static void window_done(void *arg, int result)
+{
+	struct repo_window *w = arg;
+
+	atomic_store(&w->rc, result);
+	atomic_store(&w->state, WIN_READY);
+}
+
+/* A window of @pack holding [@off, @off + @len), ready or being read; NULL if none. */
+static struct repo_window *window_find(struct cf_repo *r, const uint8_t pack[32], uint64_t off,
+				       uint64_t len)
+{
+	for (int i = 0; i < CF_REPO_WINDOWS; i++) {
+		struct repo_window *w = &r->win[i];
+		if (atomic_load(&w->state) != WIN_EMPTY && memcmp(w->pack, pack, 32) == 0 &&
+		    off >= w->off && off + len <= w->off + w->len)
+			return w;
+	}
+	return NULL;
+}
+
+/* The least recently used window that is not being read into, sized for @len bytes. */
+static struct repo_window *window_take(struct cf_repo *r, uint64_t len,
+				       const struct repo_window *keep)
+{
+	struct repo_window *best = NULL;
+
+	for (int i = 0; i < CF_REPO_WINDOWS; i++) {
+		struct repo_window *w = &r->win[i];
+		if (w == keep || atomic_load(&w->state) == WIN_PENDING)
+			continue;
+		if (!best || w->used < best->used)
+			best = w;
+	}
+	if (!best)
+		return NULL;
+	if (best->cap < len) {
+		uint8_t *buf = realloc(best->buf, (size_t)len);
+		if (!buf)
+			return NULL;
+		best->buf = buf;
+		best->cap = (size_t)len;
+	}
+	atomic_store(&best->state, WIN_EMPTY);
+	best->used = ++r->win_clock;
+	return best;
+}
+
 /*
- * Read the stored bytes of @loc through an aligned window: storage sees reads of
+ * On remote storage, start reading the next windows of the pack after @hi (as many as
+ * the storage runs transfers at once), so a restore is not bound by latency: blobs sit
+ * in the order they were stored, and a restore mostly walks a pack from front to back.
+ */
+static void read_ahead(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
+		       uint64_t hi, const struct repo_window *keep)
+{
+	unsigned n = cf_storage_parallel(r->st);
+
+	if (n > CF_REPO_WINDOWS - 1)
+		n = CF_REPO_WINDOWS - 1;
+	for (unsigned i = 0; n > 1 && i < n && hi < loc->pack_size; i++) {
+		uint64_t end = hi + CF_REPO_READ_WINDOW > loc->pack_size ? loc->pack_size
+									 : hi + CF_REPO_READ_WINDOW;
+		struct repo_window *w;
+		if (!window_find(r, loc->pack, hi, end - hi)) {
+			w = window_take(r, end - hi, keep);
+			if (!w)
+				return;
+			memcpy(w->pack, loc->pack, 32);
+			w->off = hi;
+			w->len = end - hi;
+			atomic_store(&w->state, WIN_PENDING);
+			if (cf_storage_get_range_async(r->st, name, hi, end - hi, w->buf, window_done,
+						       w) != 0) {
+				atomic_store(&w->state, WIN_EMPTY);
+				return;
+			}
+		}
+		hi = end;
+	}
+}
+
+/*
+ * Read the stored bytes of @loc through aligned windows: storage sees reads of
  * CF_REPO_READ_WINDOW-aligned ranges (whole packs when small), never a blob's exact
- * bounds, which would reveal chunk sizes. The last window is kept, so the next blobs of
- * the same pack (arrival order: one file's chunks sit together) cost no request.
+ * bounds, which would reveal chunk sizes. Windows are kept (and on remote storage read
+ * ahead), so the next blobs of the same pack usually cost no request.
  * Copies the blob into *@out (malloc'ed). Under r->win_mu.
  */
 static int read_windowed(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
@@ -277,7 +361,7 @@ static int read_windowed(struct cf_repo *r, const char *name, const struct cf_bl
 	uint64_t lo = loc->offset / CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
 	uint64_t hi = ((uint64_t)loc->offset + loc->length + CF_REPO_READ_WINDOW - 1) /
 		      CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
-	struct repo_window *w = &r->win;
+	struct repo_window *w;
 	int rc = 0;
 
 	if (hi > loc->pack_size)
@@ -285,22 +369,30 @@ static int read_windowed(struct cf_repo *r, const char *name, const struct cf_bl
 	if ((uint64_t)loc->offset + loc->length > hi)
 		return CF_E_CORRUPT; /* the cache says the blob ends past its pack */
 	pthread_mutex_lock(&r->win_mu);
-	if (!w->buf || memcmp(w->pack, loc->pack, 32) != 0 || loc->offset < w->off ||
-	    (uint64_t)loc->offset + loc->length > w->off + w->len) {
-		uint8_t *buf = realloc(w->buf, (size_t)(hi - lo));
-		if (!buf) {
+	w = window_find(r, loc->pack, loc->offset, loc->length);
+	if (w && atomic_load(&w->state) == WIN_PENDING)
+		cf_storage_wait_all(r->st);
+	if (w && atomic_load(&w->rc) != 0) {
+		atomic_store(&w->state, WIN_EMPTY); /* a failed read-ahead: read it here */
+		w = NULL;
+	}
+	if (!w) {
+		w = window_take(r, hi - lo, NULL);
+		if (!w) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		w->buf = buf;
-		w->len = 0;
 		rc = cf_storage_get_range(r->st, name, lo, hi - lo, w->buf);
 		if (rc)
 			goto out;
 		memcpy(w->pack, loc->pack, 32);
 		w->off = lo;
 		w->len = hi - lo;
+		atomic_store(&w->rc, 0);
+		atomic_store(&w->state, WIN_READY);
 	}
+	read_ahead(r, name, loc, w->off + w->len, w); /* keep the next windows coming */
+	w->used = ++r->win_clock;
 	*out = malloc(loc->length ? loc->length : 1);
 	if (!*out)
 		rc = -ENOMEM;

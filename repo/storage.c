@@ -117,7 +117,7 @@ const char *cf_storage_name_printable(char *buf, size_t size, const char *name)
 	return buf;
 }
 
-static int check_name(const struct cf_storage *s, const char *op, const char *name)
+int cf_storage_check_name(const struct cf_storage *s, const char *op, const char *name)
 {
 	char shown[CF_STORAGE_NAME_MAX];
 
@@ -221,22 +221,17 @@ int cf_storage_sink_write(struct cf_storage_sink *k, const uint8_t *p, size_t n)
 static int do_get(struct cf_storage *s, const char *op, const char *name, uint64_t off,
 		  uint64_t len, struct cf_storage_sink *k)
 {
+	struct cf_storage_op o = {.kind = CF_OP_GET, .off = off, .len = len};
 	int r;
 
-	r = check_name(s, op, name);
+	r = cf_storage_check_name(s, op, name);
 	if (r)
 		return r;
-	k->expect = CF_STORAGE_TO_END;
-	r = s->ops->get(s, name, off, len, k);
-	if (r)
-		return r;
-	if ((len != CF_STORAGE_TO_END && k->done != len) ||
-	    (k->expect != CF_STORAGE_TO_END && k->done != k->expect)) {
-		cf_log_err("storage %s: %s %s: object ends early (%llu bytes received)", s->url,
-			   op, name, (unsigned long long)k->done);
-		return CF_E_TRUNCATED;
-	}
-	return 0;
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	o.sink = *k;
+	r = cf_storage_async_run(s, &o);
+	*k = o.sink;
+	return r;
 }
 
 /* ---- URL parsing ---- */
@@ -336,9 +331,6 @@ static size_t scheme_len(const char *url)
 	return url[n] == ':' ? n : 0;
 }
 
-static const char *const unbuilt_schemes[] = {"webdav+http", "webdav+https", "http", "https",
-					      "s3"};
-
 /* The path of a file URL or bare path in *@path (malloc'ed), or CF_E_CONFIG. */
 static int file_path(const char *url, size_t slen, char **path)
 {
@@ -371,8 +363,127 @@ static int file_path(const char *url, size_t slen, char **path)
 	return r;
 }
 
-int cf_storage_open(struct cf_storage **out, const char *url, int create)
+/* "webdav+http://h/p" or "http://h/p": the http(s) URL of the collection in *@base. */
+static int webdav_base(const char *url, size_t slen, char **base)
 {
+	const char *rest = url + slen + 1, *auth;
+	int tls = (url[slen - 1] | 0x20) == 's';
+	size_t alen, n;
+
+	if (strncmp(rest, "//", 2))
+		goto bad;
+	auth = rest + 2;
+	alen = strcspn(auth, "/?#");
+	if (!alen)
+		goto bad;
+	if (memchr(auth, '@', alen)) {
+		cf_log_err("storage: put no user name or password in a repository URL (it would "
+			   "show in process lists and logs); use the username and password settings "
+			   "or COFFER_WEBDAV_USER and COFFER_WEBDAV_PASSWORD");
+		return CF_E_CONFIG;
+	}
+	if (strpbrk(auth, "?#") || strchr(auth, ' ')) {
+		cf_log_err("storage: a WebDAV URL takes no query, fragment or spaces (encode them)");
+		return CF_E_CONFIG;
+	}
+	n = strlen(auth);
+	while (n > alen + 1 && auth[n - 1] == '/' && auth[n - 2] == '/')
+		n--; /* one trailing slash is enough */
+	if (asprintf(base, "%s://%.*s%s", tls ? "https" : "http", (int)n, auth,
+		     auth[n - 1] == '/' ? "" : "/") < 0)
+		return -ENOMEM;
+	return 0;
+bad:
+	cf_log_err("storage: \"%.*s\" is not a valid URL: use %.*s://host[:port]/path", 200, url,
+		   (int)slen, url);
+	return CF_E_CONFIG;
+}
+
+/* "s3://bucket[/prefix]": *@bucket and *@prefix ("" or "a/b/"), malloc'ed. */
+static int s3_location(const char *url, char **bucket, char **prefix)
+{
+	const char *b = url + 3, *p;
+	char *dec = NULL, *o;
+	size_t blen;
+	int nomem = 0;
+
+	if (strncmp(b, "//", 2))
+		goto bad;
+	b += 2;
+	blen = strcspn(b, "/");
+	if (!blen || blen > 255)
+		goto bad;
+	for (size_t i = 0; i < blen; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", b[i]))
+			goto bad;
+	p = b + blen;
+	dec = percent_decode(p, &nomem);
+	if (nomem)
+		return -ENOMEM;
+	if (!dec || strpbrk(dec, "?#"))
+		goto bad;
+	/* drop empty segments; keep one trailing slash */
+	o = dec;
+	for (const char *c = dec; *c;) {
+		size_t n;
+		while (*c == '/')
+			c++;
+		n = strcspn(c, "/");
+		if ((n == 1 && c[0] == '.') || (n == 2 && !strncmp(c, "..", 2)))
+			goto bad;
+		memmove(o, c, n);
+		o += n;
+		c += n;
+		if (n)
+			*o++ = '/';
+	}
+	*o = 0;
+	*prefix = dec;
+	*bucket = strndup(b, blen);
+	if (!*bucket) {
+		free(dec);
+		return -ENOMEM;
+	}
+	return 0;
+bad:
+	free(dec);
+	cf_log_err("storage: \"%.*s\" is not a valid S3 location: use s3://bucket or "
+		   "s3://bucket/prefix", 200, url);
+	return CF_E_CONFIG;
+}
+
+static int open_http(struct cf_storage **out, const char *url, size_t slen, int create,
+		     const struct cf_storage_options *o)
+{
+	struct cf_storage_settings st;
+	char *a = NULL, *b = NULL;
+	int s3 = slen == 2 && !strncasecmp(url, "s3", 2), r;
+
+	r = s3 ? s3_location(url, &a, &b) : webdav_base(url, slen, &a);
+	if (r)
+		return r;
+	r = cf_storage_settings_resolve(&st, o);
+	if (r) {
+		cf_storage_settings_free(&st);
+		goto out;
+	}
+	if (s3)
+		r = cf_storage_s3_open(out, a, b, create, &st);
+	else
+		r = cf_storage_webdav_open(out, a, create, &st);
+out:
+	free(a);
+	free(b);
+	return r;
+}
+
+static const char *const http_schemes[] = {"webdav+http", "webdav+https", "http", "https",
+					   "s3"};
+
+int cf_storage_open_with(struct cf_storage **out, const char *url, int create,
+			 const struct cf_storage_options *o)
+{
+	struct cf_storage *s = NULL;
 	char *path = NULL;
 	size_t slen;
 	int r;
@@ -385,32 +496,47 @@ int cf_storage_open(struct cf_storage **out, const char *url, int create)
 	}
 	slen = scheme_len(url);
 	if (slen && !(slen == 4 && !strncasecmp(url, "file", 4))) {
-		for (size_t i = 0; i < sizeof(unbuilt_schemes) / sizeof(unbuilt_schemes[0]); i++) {
-			if (strlen(unbuilt_schemes[i]) == slen &&
-			    !strncasecmp(url, unbuilt_schemes[i], slen)) {
-				cf_log_err("storage: %.*s:// repositories are not built yet in "
-					   "this version; use file://",
-					   (int)slen, url);
-				return CF_E_CONFIG;
-			}
+		size_t i, n = sizeof(http_schemes) / sizeof(http_schemes[0]);
+
+		for (i = 0; i < n; i++)
+			if (strlen(http_schemes[i]) == slen && !strncasecmp(url, http_schemes[i], slen))
+				break;
+		if (i == n) {
+			cf_log_err("storage: unknown URL scheme \"%.*s\" (supported: file://, "
+				   "webdav+http(s)://, http(s)://, s3://; write a relative path that "
+				   "contains ':' as ./path)",
+				   (int)(slen > 32 ? 32 : slen), url);
+			return CF_E_CONFIG;
 		}
-		cf_log_err("storage: unknown URL scheme \"%.*s\" (supported: file://; write a "
-			   "relative path that contains ':' as ./path)",
-			   (int)slen, url);
-		return CF_E_CONFIG;
+		r = open_http(&s, url, slen, create, o);
+	} else {
+		r = file_path(url, slen, &path);
+		if (!r)
+			r = cf_storage_file_open(&s, path, create);
+		free(path);
 	}
-	r = file_path(url, slen, &path);
 	if (r)
 		return r;
-	r = cf_storage_file_open(out, path, create);
-	free(path);
-	return r;
+	r = cf_storage_async_attach(s);
+	if (r) {
+		s->ops->close(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+int cf_storage_open(struct cf_storage **out, const char *url, int create)
+{
+	return cf_storage_open_with(out, url, create, NULL);
 }
 
 void cf_storage_free(struct cf_storage *s)
 {
-	if (s)
-		s->ops->close(s);
+	if (!s)
+		return;
+	cf_storage_async_detach(s);
+	s->ops->close(s);
 }
 
 const char *cf_storage_url(const struct cf_storage *s)
@@ -420,10 +546,19 @@ const char *cf_storage_url(const struct cf_storage *s)
 
 /* ---- operations ---- */
 
+/* A blocking put of @src as @name (checked). */
+static int do_put(struct cf_storage *s, const char *name, const struct cf_storage_src *src)
+{
+	struct cf_storage_op o = {.kind = CF_OP_PUT, .src = *src};
+
+	snprintf(o.name, sizeof(o.name), "%s", name);
+	return cf_storage_async_run(s, &o);
+}
+
 int cf_storage_put_file(struct cf_storage *s, const char *name, int fd, uint64_t len)
 {
 	struct cf_storage_src src = {.fd = fd, .len = len};
-	int r = check_name(s, "put", name);
+	int r = cf_storage_check_name(s, "put", name);
 
 	if (r)
 		return r;
@@ -431,13 +566,13 @@ int cf_storage_put_file(struct cf_storage *s, const char *name, int fd, uint64_t
 		cf_log_err("storage %s: put %s: invalid source descriptor or length", s->url, name);
 		return CF_E_INVAL;
 	}
-	return s->ops->put(s, name, &src);
+	return do_put(s, name, &src);
 }
 
 int cf_storage_put_buf(struct cf_storage *s, const char *name, const void *buf, size_t len)
 {
 	struct cf_storage_src src = {.fd = -1, .buf = buf, .len = len};
-	int r = check_name(s, "put", name);
+	int r = cf_storage_check_name(s, "put", name);
 
 	if (r)
 		return r;
@@ -447,7 +582,7 @@ int cf_storage_put_buf(struct cf_storage *s, const char *name, const void *buf, 
 	}
 	if (!buf)
 		src.buf = (const uint8_t *)"";
-	return s->ops->put(s, name, &src);
+	return do_put(s, name, &src);
 }
 
 int cf_storage_get_file(struct cf_storage *s, const char *name, int fd, uint64_t *len)
@@ -499,7 +634,7 @@ int cf_storage_get_range(struct cf_storage *s, const char *name, uint64_t off, u
 int cf_storage_stat(struct cf_storage *s, const char *name, uint64_t *size)
 {
 	uint64_t sz = 0;
-	int r = check_name(s, "stat", name);
+	int r = cf_storage_check_name(s, "stat", name);
 
 	if (r)
 		return r;
@@ -542,7 +677,7 @@ int cf_storage_list(struct cf_storage *s, const char *prefix, cf_storage_list_cb
 
 int cf_storage_delete(struct cf_storage *s, const char *name)
 {
-	int r = check_name(s, "delete", name);
+	int r = cf_storage_check_name(s, "delete", name);
 
 	return r ? r : s->ops->del(s, name);
 }

@@ -3,7 +3,7 @@
 
 /*
  * Storage: where a repository's objects live. One interface for every backend
- * (file:// now; WebDAV and S3 over libcurl later), described in docs/storage.md.
+ * (file://, WebDAV and S3 over libcurl), described in docs/storage.md.
  *
  * A repository is a flat set of write-once objects with names from a fixed grammar:
  *
@@ -40,18 +40,61 @@ struct cf_storage;
  * cf_storage_open - open the repository at @url.
  * @url: "file:///abs/path", "file://rel/path" (relative to the working directory),
  *       "file://localhost/abs/path", or a bare path (same as file://); percent escapes
- *       in file:// URLs are decoded. "webdav+http(s)://", "http(s)://" and "s3://" are
- *       recognised but not built yet; any other scheme is refused.
+ *       in file:// URLs are decoded. "webdav+http(s)://host[:port]/path" (also written
+ *       "http(s)://...") for a WebDAV server; "s3://bucket[/prefix]" for an S3 bucket.
+ *       Any other scheme is refused. Settings of the HTTP backends come from the
+ *       environment only (see cf_storage_open_with()).
  * @create: when the location is absent or an empty folder, create it (folders 0700,
  *       parents included) and make it ready to receive objects. Otherwise, or without
  *       @create, open what is there; the caller decides whether it is a repository.
  * file:// opening sweeps temporary files older than a day left by interrupted puts.
  * Sets *@out only on success.
- * Returns 0; CF_E_INVAL when @out is NULL; CF_E_CONFIG for a malformed URL, an unknown or unbuilt scheme, or a
- * location that is not a folder; CF_E_NOTFOUND when the location is absent and
- * !@create; -ENOMEM; -errno from the system.
+ * Returns 0; CF_E_INVAL when @out is NULL; CF_E_CONFIG for a malformed URL, an unknown
+ * scheme, a location that is not a folder, or invalid settings (cleartext HTTP to a
+ * remote host, missing credentials); CF_E_NOTFOUND when the location is absent and
+ * !@create (an S3 bucket is never created: absent is CF_E_NOTFOUND); CF_E_NETWORK when
+ * the server cannot be reached or answers unexpectedly; -ENOMEM; -errno.
  */
 int cf_storage_open(struct cf_storage **out, const char *url, int create);
+
+/*
+ * Settings of the HTTP backends (WebDAV, S3), as key/value strings: the [storage]
+ * section of the configuration file. docs/storage.md lists every key under
+ * "[storage] config keys"; the file:// backend ignores them all. Secrets (secret access
+ * keys, passwords, session tokens) are kept in guarded memory and wiped on free.
+ *
+ * Precedence, per key: a value set here; else the environment variable
+ * COFFER_STORAGE_<KEY> (upper case, e.g. COFFER_STORAGE_PARALLEL); else the usual
+ * variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION or
+ * AWS_DEFAULT_REGION, AWS_ENDPOINT_URL; COFFER_WEBDAV_USER, COFFER_WEBDAV_PASSWORD);
+ * else the documented default.
+ */
+struct cf_storage_options;
+
+/* cf_storage_options_new - an empty set of settings. Returns 0, -ENOMEM or CF_E_CRYPTO. */
+int cf_storage_options_new(struct cf_storage_options **out);
+
+/*
+ * cf_storage_options_set - set @key to @value (a copy is kept). A key ending in "_file"
+ * (secret_access_key_file, password_file, session_token_file, access_key_id_file) reads
+ * the value from that file now (first line, trailing newline dropped; the file must not
+ * be readable by others for secrets).
+ * Returns 0; CF_E_CONFIG for an unknown key or an invalid value (logged, naming the key,
+ * never the value); CF_E_PERM for a secret file readable by group or others; -errno
+ * from reading a file; -ENOMEM.
+ */
+int cf_storage_options_set(struct cf_storage_options *o, const char *key, const char *value);
+
+/* cf_storage_options_free - wipe and release. Accepts NULL. */
+void cf_storage_options_free(struct cf_storage_options *o);
+
+/*
+ * cf_storage_open_with - cf_storage_open() with settings @o (may be NULL: environment
+ * and defaults only). @o is copied; the caller may free it once this returns. Same
+ * returns as cf_storage_open().
+ */
+int cf_storage_open_with(struct cf_storage **out, const char *url, int create,
+			 const struct cf_storage_options *o);
 
 /*
  * cf_storage_fresh - 1 when @s was opened with create and its location was absent or an
@@ -160,3 +203,57 @@ int cf_storage_list(struct cf_storage *s, const char *prefix, cf_storage_list_cb
  * success. Returns 0; CF_E_NOTFOUND when absent; CF_E_INVAL; -errno.
  */
 int cf_storage_delete(struct cf_storage *s, const char *name);
+
+/*
+ * Asynchronous transfers: keep several uploads or downloads in flight from one thread.
+ *
+ * cf_storage_done_cb - called exactly once per accepted operation with its result (the
+ * same values the blocking call would return). It runs in a thread that is inside
+ * cf_storage_wait_all() or an *_async() call on the same handle — never in a storage-
+ * internal thread — and never concurrently with another callback of that handle. A
+ * callback may start further *_async() operations (they do not run callbacks when called
+ * from a callback) and may call the blocking functions; it must not call
+ * cf_storage_wait_all().
+ *
+ * Every *_async() function checks its arguments like the blocking call, then accepts
+ * the operation and returns 0 (@cb will be called), or returns an error without
+ * accepting it (@cb is never called). At most cf_storage_parallel(s) transfers run at
+ * once per handle; when twice that many accepted operations are unfinished, a further
+ * *_async() call first waits for one to finish (running ready callbacks), so memory
+ * stays bounded. Descriptors and buffers passed in must stay valid until @cb runs.
+ * Backends without native parallel transfers (file://) run the operation inside the
+ * *_async() call and call @cb before it returns.
+ * Retries happen inside an operation; @cb sees only its final result.
+ */
+typedef void (*cf_storage_done_cb)(void *arg, int result);
+
+/*
+ * cf_storage_put_file_async - cf_storage_put_file() of @len bytes of @fd as @name.
+ * Returns 0 (accepted), CF_E_INVAL (bad name, descriptor or length), -ENOMEM.
+ */
+int cf_storage_put_file_async(struct cf_storage *s, const char *name, int fd, uint64_t len,
+			      cf_storage_done_cb cb, void *arg);
+
+/*
+ * cf_storage_get_file_async - cf_storage_get_file() of @name into @fd (written from its
+ * current offset; use a temporary file). The byte count is not reported: fstat @fd.
+ * Returns 0 (accepted), CF_E_INVAL, -ENOMEM.
+ */
+int cf_storage_get_file_async(struct cf_storage *s, const char *name, int fd,
+			      cf_storage_done_cb cb, void *arg);
+
+/*
+ * cf_storage_get_range_async - cf_storage_get_range() of @len bytes of @name from @off
+ * into @buf (for restore prefetching). Returns 0 (accepted), CF_E_INVAL, -ENOMEM.
+ */
+int cf_storage_get_range_async(struct cf_storage *s, const char *name, uint64_t off,
+			       uint64_t len, uint8_t *buf, cf_storage_done_cb cb, void *arg);
+
+/*
+ * cf_storage_wait_all - wait until every operation accepted on @s (by any thread) has
+ * finished and its callback has run. Returns 0 (results go to the callbacks).
+ */
+int cf_storage_wait_all(struct cf_storage *s);
+
+/* cf_storage_parallel - how many transfers @s runs at once (1 for file://). */
+unsigned cf_storage_parallel(const struct cf_storage *s);

@@ -216,9 +216,21 @@ static void test_urls(void)
 	/* refused locations leave *out alone */
 	CHECK_RC(cf_storage_open(&s, "", 1), CF_E_CONFIG);
 	CHECK_RC(cf_storage_open(&s, "ftp://example.org/x", 1), CF_E_CONFIG);
-	CHECK_RC(cf_storage_open(&s, "webdav+https://example.org/dav", 1), CF_E_CONFIG);
-	CHECK_RC(cf_storage_open(&s, "s3://bucket/prefix", 1), CF_E_CONFIG);
-	CHECK_RC(cf_storage_open(&s, "https://example.org/", 1), CF_E_CONFIG);
+	/* HTTP backends: refused before any traffic (no test here reaches a network) */
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	unsetenv("COFFER_STORAGE_ACCESS_KEY_ID");
+	unsetenv("COFFER_STORAGE_SECRET_ACCESS_KEY");
+	unsetenv("COFFER_STORAGE_ALLOW_INSECURE_HTTP");
+	CHECK_RC(cf_storage_open(&s, "webdav+http://example.org/dav", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "http://example.org/", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "webdav+https://user:pw@example.org/dav", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "webdav+https://example.org/dav?x=1", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "webdav+https:example.org", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "s3://bucket/prefix", 1), CF_E_CONFIG); /* no credentials */
+	CHECK_RC(cf_storage_open(&s, "s3://", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "s3://bad bucket/x", 1), CF_E_CONFIG);
+	CHECK_RC(cf_storage_open(&s, "s3://bucket/a/../b", 1), CF_E_CONFIG);
 	CHECK_RC(cf_storage_open(&s, "backup:2024", 1), CF_E_CONFIG);
 	CHECK_RC(cf_storage_open(&s, "file://", 1), CF_E_CONFIG);
 	CHECK_RC(cf_storage_open(&s, "file:relative", 1), CF_E_CONFIG);
@@ -624,6 +636,140 @@ static void test_stale_temps(void)
 	cf_storage_free(s);
 }
 
+/* ---- options ---- */
+
+static void test_options(void)
+{
+	struct cf_storage_options *o = NULL;
+	struct cf_storage *s = NULL;
+	int fd;
+
+	REQUIRE(cf_storage_options_new(&o) == 0);
+	CHECK_RC(cf_storage_options_set(o, "no_such_key", "1"), CF_E_CONFIG);
+	CHECK_RC(cf_storage_options_set(o, "region_file", "/dev/null"), CF_E_CONFIG);
+	CHECK_RC(cf_storage_options_set(o, "parallel", "4"), 0);
+	CHECK_RC(cf_storage_options_set(o, "region", NULL), CF_E_CONFIG);
+	/* a secret file readable by others is refused; 0600 is read (first line) */
+	fd = open(path_of("secret"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	REQUIRE(fd >= 0 && write(fd, "s3cr3t\nignored\n", 15) == 15);
+	REQUIRE(fchmod(fd, 0644) == 0);
+	close(fd);
+	CHECK_RC(cf_storage_options_set(o, "secret_access_key_file", path_of("secret")), CF_E_PERM);
+	REQUIRE(chmod(path_of("secret"), 0600) == 0);
+	CHECK_RC(cf_storage_options_set(o, "secret_access_key_file", path_of("secret")), 0);
+	CHECK_RC(cf_storage_options_set(o, "password_file", path_of("absent")), -ENOENT);
+	/* invalid values are found at open, before any traffic */
+	CHECK_RC(cf_storage_options_set(o, "parallel", "0"), 0);
+	CHECK_RC(cf_storage_open_with(&s, "webdav+http://127.0.0.1:9/x", 1, o), CF_E_CONFIG);
+	CHECK_RC(cf_storage_options_set(o, "parallel", "many"), 0);
+	CHECK_RC(cf_storage_open_with(&s, "webdav+http://127.0.0.1:9/x", 1, o), CF_E_CONFIG);
+	CHECK_RC(cf_storage_options_set(o, "parallel", "2"), 0);
+	CHECK_RC(cf_storage_options_set(o, "url_style", "sideways"), 0);
+	CHECK_RC(cf_storage_open_with(&s, "webdav+http://127.0.0.1:9/x", 1, o), CF_E_CONFIG);
+	CHECK_RC(cf_storage_options_set(o, "url_style", "path"), 0);
+	/* S3 with credentials but a cleartext remote endpoint */
+	CHECK_RC(cf_storage_options_set(o, "access_key_id", "AKID"), 0);
+	CHECK_RC(cf_storage_options_set(o, "endpoint", "http://example.org"), 0);
+	CHECK_RC(cf_storage_open_with(&s, "s3://bucket", 1, o), CF_E_CONFIG);
+	/* the environment fills what the options leave unset */
+	setenv("COFFER_STORAGE_TIMEOUT", "zero", 1);
+	CHECK_RC(cf_storage_open_with(&s, "s3://bucket", 1, o), CF_E_CONFIG);
+	unsetenv("COFFER_STORAGE_TIMEOUT");
+	CHECK(s == NULL);
+	cf_storage_options_free(o);
+	cf_storage_options_free(NULL);
+	/* file:// ignores every setting */
+	REQUIRE(cf_storage_options_new(&o) == 0);
+	CHECK_RC(cf_storage_open_with(&s, path_of("optrepo"), 1, o), 0);
+	cf_storage_options_free(o);
+	CHECK(s && cf_storage_parallel(s) == 1);
+	cf_storage_free(s);
+}
+
+/* ---- asynchronous calls ---- */
+
+struct async_log {
+	int calls, fails, last;
+	struct cf_storage *s;
+	uint8_t *buf;
+	int chained;
+};
+
+static void count_cb(void *arg, int result)
+{
+	struct async_log *l = arg;
+
+	l->calls++;
+	l->last = result;
+	if (result)
+		l->fails++;
+}
+
+/* A callback that starts another operation, as an engine would chain steps. */
+static void chain_cb(void *arg, int result)
+{
+	struct async_log *l = arg;
+
+	count_cb(arg, result);
+	if (!l->chained++)
+		CHECK_RC(cf_storage_get_range_async(l->s, oid("data", "c0", '0'), 3, 5, l->buf,
+						    count_cb, l), 0);
+}
+
+static void test_async(struct cf_storage *s)
+{
+	struct async_log l = {.s = s};
+	uint8_t buf[16], want[16];
+	char names[8][CF_STORAGE_NAME_MAX];
+	int fd, out;
+
+	fd = make_pattern_file(path_of("async.src"), 1000);
+	for (int i = 0; i < 8; i++) {
+		char lead[3];
+
+		snprintf(lead, sizeof(lead), "c%d", i);
+		snprintf(names[i], sizeof(names[i]), "%s", oid("data", lead, '0'));
+		CHECK_RC(cf_storage_put_file_async(s, names[i], fd, 1000, count_cb, &l), 0);
+	}
+	CHECK_RC(cf_storage_wait_all(s), 0);
+	CHECK(l.calls == 8 && l.fails == 0);
+	/* again: every one exists now */
+	CHECK_RC(cf_storage_put_file_async(s, names[0], fd, 1000, count_cb, &l), 0);
+	CHECK_RC(cf_storage_wait_all(s), 0);
+	CHECK(l.calls == 9 && l.last == CF_E_EXISTS);
+	/* refused before acceptance: no callback */
+	CHECK_RC(cf_storage_put_file_async(s, "data/zz/x", fd, 1000, count_cb, &l), CF_E_INVAL);
+	CHECK_RC(cf_storage_put_file_async(s, names[1], -1, 1000, count_cb, &l), CF_E_INVAL);
+	CHECK_RC(cf_storage_get_range_async(s, names[1], UINT64_MAX, 2, buf, count_cb, &l),
+		 CF_E_INVAL);
+	CHECK_RC(cf_storage_get_range_async(s, names[1], 0, 2, buf, NULL, &l), CF_E_INVAL);
+	CHECK_RC(cf_storage_wait_all(s), 0);
+	CHECK(l.calls == 9);
+	/* ranges, a chained call, a missing object, a range past the end */
+	l = (struct async_log){.s = s, .buf = buf};
+	memset(buf, 0, sizeof(buf));
+	CHECK_RC(cf_storage_get_range_async(s, names[2], 10, 6, buf + 8, chain_cb, &l), 0);
+	CHECK_RC(cf_storage_get_range_async(s, oid("data", "dd", '1'), 0, 4, buf, count_cb, &l), 0);
+	CHECK_RC(cf_storage_wait_all(s), 0);
+	CHECK(l.calls == 3 && l.fails == 1);
+	pattern(want, 3, 5);
+	CHECK(!memcmp(buf, want, 5));
+	pattern(want, 10, 6);
+	CHECK(!memcmp(buf + 8, want, 6));
+	l = (struct async_log){.s = s};
+	CHECK_RC(cf_storage_get_range_async(s, names[2], 995, 10, buf, count_cb, &l), 0);
+	CHECK_RC(cf_storage_wait_all(s), 0);
+	CHECK(l.calls == 1 && l.last == CF_E_TRUNCATED);
+	/* a whole object into a file */
+	out = open(path_of("async.out"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	REQUIRE(out >= 0);
+	CHECK_RC(cf_storage_get_file_async(s, names[3], out, count_cb, &l), 0);
+	CHECK_RC(cf_storage_wait_all(s), 0);
+	CHECK(l.calls == 2 && l.last == 0 && fd_has_pattern(out, 1000));
+	close(out);
+	close(fd);
+}
+
 int main(void)
 {
 	struct cf_storage *s = NULL;
@@ -638,7 +784,9 @@ int main(void)
 	test_stream(s);
 	test_failed_puts(s);
 	test_race(s);
+	test_async(s);
 	cf_storage_free(s);
+	test_options();
 	test_stale_temps();
 	test_enospc();
 	check_rmtree(base);

@@ -14,6 +14,9 @@ struct opts {
 	const char *repo, *state_dir, *cache_dir, *pass_file, *to;
 	const char **paths;
 	size_t npaths;
+	const char *server, *account, *password_file, *rk_file; /* recover */
+	const char **contacts;
+	size_t ncontacts;
 	int json, in_place, verify, read_data, dry_run;
 	uint64_t grace;
 	char **args; /* positional arguments */
@@ -44,3 +47,4 @@ int cmd_export(const struct opts *o);
 int cmd_check(const struct opts *o);
 int cmd_forget(const struct opts *o);
 int cmd_prune(const struct opts *o);
+int cmd_recover(const struct opts *o); /* recover.c */

@@ -48,6 +48,8 @@ static const char usage_main[] =
     "  check     verify every object of the repository, naming each damaged one\n"
     "  forget    forget snapshots (a signed record explains the gap)\n"
     "  prune     remove data no snapshot references (two-phase)\n"
+    "  recover   a new device: recover the keys (password, recovery key or contacts),\n"
+    "            then restore the newest snapshot\n"
     "  help      show help for a command\n"
     "\n"
     "Options:\n"
@@ -120,6 +122,26 @@ static const char usage_prune[] =
     "  --grace SECONDS         how old a plan must be before its packs go (default "
     "3600)\n" COMMON_USAGE;
 
+static const char usage_recover[] =
+    "Usage: restore recover --repo URL --to DIR [--server URL --account NAME] [options]\n"
+    "\n"
+    "On a device that holds no key of the repository (all old devices lost): recover its\n"
+    "keys with what you still have, make this device trusted, then restore the newest\n"
+    "snapshot into DIR (docs/protection-modes.md, \"Recovery\"):\n"
+    "  standard protection   the account password (--password-file)\n"
+    "  advanced protection   the recovery key (--recovery-key-file), or K recovery\n"
+    "                        contacts (--contact NAME, repeated) and the password\n"
+    "With contacts, the first run asks them and shows a code to compare; run it again\n"
+    "once K of them have helped. The repository is refused when it is behind the key\n"
+    "vault's freshness witness (newest snapshots deleted).\n"
+    "\n"
+    "  --to DIR                where to restore: an absent or empty folder\n"
+    "  --server URL            the key vault (default: this device's account)\n"
+    "  --account NAME          the account\n"
+    "  --password-file FILE    the account password (else $COFFER_PASSWORD)\n"
+    "  --recovery-key-file F   the recovery key ('-': standard input)\n"
+    "  --contact NAME          a recovery contact to ask (repeatable)\n" COMMON_USAGE;
+
 enum {
 	OPT_REPO = 256,
 	OPT_STATE_DIR,
@@ -133,6 +155,11 @@ enum {
 	OPT_READ_DATA,
 	OPT_DRY_RUN,
 	OPT_GRACE,
+	OPT_SERVER,
+	OPT_ACCOUNT,
+	OPT_PASSWORD_FILE,
+	OPT_RK_FILE,
+	OPT_CONTACT,
 };
 
 #define COMMON_OPTS                                                                                \
@@ -164,6 +191,17 @@ static const struct option prune_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+static const struct option recover_opts[] = {
+    COMMON_OPTS,
+    {"to", required_argument, NULL, OPT_TO},
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"account", required_argument, NULL, OPT_ACCOUNT},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+    {"recovery-key-file", required_argument, NULL, OPT_RK_FILE},
+    {"contact", required_argument, NULL, OPT_CONTACT},
+    {NULL, 0, NULL, 0},
+};
+
 static const struct command {
 	struct cf_cli_cmd cli; /* first: cf_cli walks this table; cli.max_args arguments at most */
 	int min_args;          /* positional arguments at least */
@@ -175,6 +213,7 @@ static const struct command {
     {{"check", usage_check, NULL, check_opts, 0}, 0, cmd_check},
     {{"forget", usage_forget, NULL, list_opts, -1}, 1, cmd_forget},
     {{"prune", usage_prune, NULL, prune_opts, 0}, 0, cmd_prune},
+    {{"recover", usage_recover, NULL, recover_opts, 0}, 0, cmd_recover},
 };
 
 static const struct cf_cli cli = {
@@ -339,6 +378,25 @@ static int on_opt(void *ctx, const struct cf_cli_cmd *cmd, int opt, char *arg)
 			return cf_cli_complain("restore", cmd->name,
 			                       "--grace wants whole seconds, not '%s'", arg);
 		break;
+	case OPT_SERVER:
+		o->server = arg;
+		break;
+	case OPT_ACCOUNT:
+		o->account = arg;
+		break;
+	case OPT_PASSWORD_FILE:
+		o->password_file = arg;
+		break;
+	case OPT_RK_FILE:
+		o->rk_file = arg;
+		break;
+	case OPT_CONTACT:
+		v = realloc(o->contacts, (o->ncontacts + 1) * sizeof(*v));
+		if (!v)
+			return cli_fail(o, -ENOMEM, "parse options");
+		o->contacts = v;
+		o->contacts[o->ncontacts++] = arg;
+		break;
 	}
 	return 0;
 }
@@ -378,5 +436,6 @@ int main(int argc, char **argv)
 	if (rc == CF_CLI_RUN)
 		rc = c->run(&o);
 	free(o.paths);
+	free(o.contacts);
 	return rc;
 }

@@ -324,6 +324,8 @@ static void test_failing_migration(void)
 
 	CHECK_RC(cf_schema_open(&db, path, CF_SCHEMA_STATE, 0), 0);
 	REQUIRE(db);
+	/* as if the real state schema had migration 001 only: 002 is the fake one below */
+	REQUIRE(raw_exec(db, "PRAGMA user_version = 1") == SQLITE_OK);
 	REQUIRE(raw_exec(db, "CREATE TABLE conflict (z)") == SQLITE_OK); /* in 003's way */
 	CHECK(cf_schema_migrate_steps(db, CF_SCHEMA_STATE, &steps) == CF_E_IO);
 	CHECK(qint(db, "PRAGMA user_version") == 2); /* 002 committed on its own */
@@ -365,9 +367,9 @@ static void test_constraints(void)
 	CHECK(rc_of(db, "INSERT INTO account (id, name, kdf_salt, kdf_opslimit, kdf_memlimit, "
 	                "auth_hash, created_at) VALUES (1, 'a', zeroblob(16), 3, 65536, "
 	                "zeroblob(32), 1)") == SQLITE_OK);
-	CHECK(rc_of(db, "INSERT INTO session VALUES (zeroblob(32), 2, 1, 9, NULL, NULL)") ==
+	CHECK(rc_of(db, "INSERT INTO session VALUES (zeroblob(32), 2, 1, 9, NULL, NULL, NULL)") ==
 	      SQLITE_CONSTRAINT); /* no account 2 */
-	CHECK(rc_of(db, "INSERT INTO session VALUES (zeroblob(32), 1, 9, 9, NULL, NULL)") ==
+	CHECK(rc_of(db, "INSERT INTO session VALUES (zeroblob(32), 1, 9, 9, NULL, NULL, NULL)") ==
 	      SQLITE_CONSTRAINT); /* expires before it starts */
 	CHECK(rc_of(db, "INSERT INTO repository VALUES (1, 1, zeroblob(32), 'standard', 1, 1, "
 	                "1)") == SQLITE_OK);

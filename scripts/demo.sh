@@ -43,11 +43,11 @@ ls -l "$kc"
 
 if [ -d "$demo/store" ]; then
 	step "First backup: initialises an encrypted repository at $repo"
-	$bin/backupd/backupd now --store "$demo/store" "${common[@]}"
+	$bin/backupd/program/backupd now --store "$demo/store" "${common[@]}"
 
 	step "One simulated day of messages (genstore.py --mutate), then an incremental backup"
 	python3 "$shared/bench/genstore.py" --mutate "$demo/store" >/dev/null
-	$bin/backupd/backupd now --store "$demo/store" "${common[@]}"
+	$bin/backupd/program/backupd now --store "$demo/store" "${common[@]}"
 
 	step "Snapshots in the repository (restore list)"
 	$bin/restore/restore list "${common[@]}"

@@ -46,7 +46,7 @@ nfiles=$(find "$ST" -type f | wc -l)
 expect 0 "--help" -- "$bd" --help
 grep -q '^Usage: backupd' "$tmp/out" && ok || bad "--help prints usage on stdout"
 grep -q 'now' "$tmp/out" && ok || bad "--help lists now"
-grep -Eq '^  (run|status) ' "$tmp/out" && bad "--help lists commands of a later issue" || ok
+grep -Eq '^  (run|status) ' "$tmp/out" && ok || bad "--help lists run and status"
 expect 0 "help" -- "$bd" help
 expect 0 "help now" -- "$bd" help now
 expect 0 "now --help" -- "$bd" now --help
@@ -55,8 +55,8 @@ expect 0 "now -h after other options" -- "$bd" now --store "$ST" -h
 expect 0 "--version" -- "$bd" --version
 expect 2 "no command" -- "$bd"
 expect 2 "unknown command" -- "$bd" frobnicate
-expect 2 "run is not in this build" -- "$bd" run
-expect 2 "status is not in this build" -- "$bd" status
+expect 2 "run without a store" -- "$bd" run --repo "$R" "${common[@]}"
+expect 0 "status before any backup" -- "$bd" status --state-dir "$S"
 expect 2 "help for an unknown command" -- "$bd" help frobnicate
 expect 2 "unknown option" -- "$bd" now --store "$ST" --repo "$R" --bogus
 grep -q "unknown option '--bogus'" "$tmp/err" && ok || bad "unknown option is named"

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench/storage.sh — a full backup and a full restore of genstore's --preset small
+# through each storage backend: file://, WebDAV (nginx) and S3 (s3rver), and restic's S3
+# backend on the same s3rver as the anchor. Servers run on loopback, started and stopped
+# here (tests/integration/storage/servers.sh). Writes bench/RESULTS-storage.md.
+#
+#   bench/storage.sh                 RUNS=1 by default; RUNS=3 bench/storage.sh
+#   COFFER_BUILD=build-x bench/storage.sh   use an existing build folder
+#
+# Needs what scripts/install-deps.sh installs (nginx, s3rver); installs restic and GNU
+# time with apt-get when missing (this script only).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+BUILD=${COFFER_BUILD:-$ROOT/build-bench}
+BENCH_DIR=${BENCH_DIR:-/tmp/coffer-bench}
+RUNS=${RUNS:-1}
+OUT=$HERE/RESULTS-storage.md
+mkdir -p "$BENCH_DIR"
+
+need=()
+command -v restic >/dev/null || need+=(restic)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "installing ${need[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}" >/dev/null
+fi
+
+[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" --buildtype=debugoptimized -Db_ndebug=true >/dev/null
+ninja -C "$BUILD" >/dev/null
+BK=$BUILD/backupd/program/backupd
+[ -x "$BK" ] || BK=$BUILD/backupd/backupd
+RS=$BUILD/restore/restore KV=$BUILD/keyvault/keyvault
+
+store=$BENCH_DIR/store-small
+[ -f "$store/chat.db" ] || python3 "$SHARED/genstore.py" "$store" --preset small >&2
+store_bytes=$(du -sb "$store" | cut -f1)
+
+tmp=$(mktemp -d "$BENCH_DIR/storage.XXXXXX")
+storage_dir=$ROOT/tests/integration/storage
+source "$storage_dir/servers.sh"
+bad() { echo "bench: $*" >&2; }
+trap 'stop_servers; rm -rf "$tmp"' EXIT
+start_nginx "$tmp/nginx"
+# over TLS: restic's S3 client (minio-go) signs plain-HTTP uploads in aws-chunked
+# streaming form, which s3rver stores undecoded; over HTTPS it sends plain bodies
+start_s3rver "$tmp/s3" bench tls
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_ENDPOINT_URL=$s3_url
+export COFFER_STORAGE_CA_FILE=$tmp/s3/cert.pem
+
+# timed LABEL COMMAND...: run it, append "seconds peak-KiB" to $tmp/LABEL
+timed() {
+	local label=$1
+	shift
+	/usr/bin/time -f '%e %M' -o "$tmp/t" "$@" >"$tmp/cmd.log" 2>&1 || { cat "$tmp/cmd.log" >&2; return 1; }
+	cat "$tmp/t" >>"$tmp/$label"
+}
+
+same() { # the restore must be exact, or the numbers mean nothing
+	diff -r -x 'chat.db*' "$store" "$1" >/dev/null && python3 "$SHARED/dbsame.py" "$store/chat.db" "$1/chat.db" >/dev/null
+}
+
+# coffer NAME URL STOREDSIZE-COMMAND
+coffer() {
+	local name=$1 url=$2 run
+	for run in $(seq "$RUNS"); do
+		rm -rf "$tmp/st" "$tmp/cache" "$tmp/cache2" "$tmp/dest"
+		"$KV" init --local --state-dir "$tmp/st" >/dev/null
+		"$3" clear
+		timed "$name.backup" "$BK" now --store "$store" --repo "$url" --state-dir "$tmp/st" --cache-dir "$tmp/cache" --quiet
+		timed "$name.restore" "$RS" snapshot latest --to "$tmp/dest" --repo "$url" --state-dir "$tmp/st" --cache-dir "$tmp/cache2"
+		same "$tmp/dest" || { bad "$name: the restore differs"; exit 1; }
+		"$3" size >"$tmp/$name.size"
+	done
+}
+
+file_store() { case $1 in clear) rm -rf "$tmp/repo" ;; size) du -sb "$tmp/repo" | cut -f1 ;; esac; }
+dav_store() { case $1 in clear) rm -rf "$tmp/nginx/dav/repo" ;; size) du -sb "$tmp/nginx/dav/repo" | cut -f1 ;; esac; }
+s3_store() {
+	case $1 in
+	clear) rm -rf "$tmp/s3/data/bench/coffer" ;;
+	size) find "$tmp/s3/data/bench/coffer" -name '*._S3rver_object' -printf '%s\n' | awk '{s+=$1} END {print s}' ;;
+	esac
+}
+
+coffer file "file://$tmp/repo" file_store
+coffer webdav "webdav+$dav_url/repo" dav_store
+coffer s3 "s3://bench/coffer" s3_store
+
+# restic's S3 backend on the same s3rver
+export RESTIC_PASSWORD=bench
+for run in $(seq "$RUNS"); do
+	rm -rf "$tmp/s3/data/bench/restic" "$tmp/dest" "$tmp/rcache"
+	R=(restic --cacert "$tmp/s3/cert.pem" -r "s3:$s3_url/bench/restic")
+	"${R[@]}" init >/dev/null
+	timed restic.backup "${R[@]}" --cache-dir "$tmp/rcache" backup "$store" --quiet
+	timed restic.restore "${R[@]}" --cache-dir "$tmp/rcache2" restore latest --target "$tmp/dest"
+	same "$tmp/dest$store" || { bad "restic: the restore differs"; exit 1; }
+	find "$tmp/s3/data/bench/restic" -name '*._S3rver_object' -printf '%s\n' | awk '{s+=$1} END {print s}' >"$tmp/restic.size"
+done
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+row() { # LABEL NAME
+	local b r bm rm
+	b=$(cut -d' ' -f1 "$tmp/$2.backup" | median)
+	bm=$(cut -d' ' -f2 "$tmp/$2.backup" | median)
+	r=$(cut -d' ' -f1 "$tmp/$2.restore" | median)
+	rm=$(cut -d' ' -f2 "$tmp/$2.restore" | median)
+	printf '| %s | %s | %s | %s | %s | %s | %.1f |\n' "$1" "$b" "$((bm / 1024))" "$r" "$((rm / 1024))" \
+		"$(($(cat "$tmp/$2.size") / 1048576))" "$(python3 -c "print($store_bytes / 1048576 / $b)")"
+}
+
+{
+	echo "# Storage backends: full backup and restore of the small preset"
+	echo
+	echo "Generated by \`bench/storage.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); RUNS=$RUNS (median)."
+	echo
+	echo "- Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -sr); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work shares the machine: compare rows of one run, not runs)."
+	echo "- Store: \`genstore.py --preset small\`, $((store_bytes / 1048576)) MiB ($(find "$store" -type f | wc -l) files)."
+	echo "- Servers on loopback: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') with dav + dav-ext; s3rver $(node -p "require('$storage_dir/node_modules/s3rver/package.json').version") (node $(node --version)); restic $(restic version | cut -d' ' -f2)."
+	echo "- s3rver serves HTTPS (a self-signed certificate given to both clients: restic's S3 client sends aws-chunked bodies over plain HTTP, which s3rver does not decode); nginx serves plain HTTP with Basic authentication."
+	echo "- Coffer: default settings (4 parallel transfers, 16 MiB packs), a new keychain and an empty repository per run; the restore uses an empty cache. restic: defaults (its S3 backend runs 5 connections)."
+	echo "- Each restore is checked byte for byte (files) and row for row (chat.db) against the store."
+	echo
+	echo "| target | backup s | backup peak MiB | restore s | restore peak MiB | stored MiB | backup MiB/s |"
+	echo "|---|---|---|---|---|---|---|"
+	row "Coffer, file://" file
+	row "Coffer, WebDAV (nginx)" webdav
+	row "Coffer, S3 (s3rver)" s3
+	row "restic, S3 (s3rver)" restic
+	echo
+	echo "Peak memory is the process's maximum RSS (GNU time). s3rver is a Node.js test"
+	echo "server that keeps every object as files and computes MD5s: on loopback the S3 rows"
+	echo "measure the client and that server together, not network latency."
+} >"$OUT"
+cat "$OUT"
