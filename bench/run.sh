@@ -106,6 +106,10 @@ tenx() {
 	echo '```'
 	echo "restic and Borg as anchors.sh runs them (\`../shared/bench/README.md\`)."
 	echo
+	echo "Other benchmarks, each with its own script and results file: storage backends"
+	echo "(WebDAV, S3 vs file:// and restic's S3) \`bench/storage.sh\` → [RESULTS-storage.md](RESULTS-storage.md);"
+	echo "keyvaultd login and escrow-read rates \`bench/keyvaultd-load.sh\` → [RESULTS-keyvaultd.md](RESULTS-keyvaultd.md)."
+	echo
 } >"$OUT.tmp"
 
 for p in $PRESETS; do
