@@ -28,6 +28,7 @@
 #include "backupd/storelock.h"
 #include "core/encode.h"
 #include "core/error.h"
+#include "keyvault/witness.h"
 #include "util/cli.h"
 #include "util/log.h"
 
@@ -108,8 +109,10 @@ static void clear_bar(struct bar *b)
 /* The summary of a snapshot (the JSON object of cf_job_summary_json) for people. */
 static void summary_text(const json_t *s)
 {
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], line[512];
 	long long skipped = (long long)json_integer_value(json_object_get(s, "skipped"));
+	const json_t *audit, *e;
+	size_t i;
 
 #define N(k) ((unsigned long long)json_integer_value(json_object_get(s, k)))
 	printf("Snapshot %.8s saved (sequence %llu)\n", json_string_value(json_object_get(s, "id")),
@@ -124,6 +127,15 @@ static void summary_text(const json_t *s)
 		printf("Skipped:       %lld (see the warnings above)\n", skipped);
 	printf("Duration:      %.1f s\n", json_real_value(json_object_get(s, "duration")));
 #undef N
+	audit = json_object_get(s, "audit_new");
+	if (json_array_size(audit))
+		printf("Key vault audit log, %zu new entr%s:\n", json_array_size(audit),
+		       json_array_size(audit) == 1 ? "y" : "ies");
+	json_array_foreach(audit, i, e)
+	{
+		cf_audit_describe(e, line, sizeof(line));
+		printf("  %s\n", line);
+	}
 }
 
 static void report_vanished(const json_t *s)

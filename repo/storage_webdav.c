@@ -4,7 +4,7 @@
  * collection at the URL, transfers through the HTTP engine (repo/http.c).
  *
  * A put: HEAD the name (present: CF_E_EXISTS without uploading), PUT the body to
- * tmp/.tmp-<random>, HEAD it and compare the stored length with what was sent, then
+ * tmp/upload-<random>, HEAD it and compare the stored length with what was sent, then
  * MOVE it to its name with "Overwrite: F" (412: CF_E_EXISTS), creating missing folders
  * with MKCOL on 409. So a partial body is never visible under an object's name, and an
  * existing object is never replaced. docs/storage.md has the rest.
@@ -261,7 +261,8 @@ static void start_put(struct dav *d, struct cf_storage_op *op)
 		cf_storage_op_done(op, -EIO);
 		return;
 	}
-	snprintf(p->tmp, sizeof(p->tmp), "tmp/.tmp-%016llx", (unsigned long long)v);
+	/* no leading dot: some servers (nginx dav-ext) hide dot files from PROPFIND */
+	snprintf(p->tmp, sizeof(p->tmp), "tmp/upload-%016llx", (unsigned long long)v);
 	put_go(p, P_HEAD);
 }
 

@@ -42,7 +42,7 @@ int cf_storage_webdav_list(struct cf_storage *s, const char *prefix, cf_storage_
 int cf_storage_webdav_list_probe(struct dav *d, int *exists, int *empty, int *folder);
 
 /*
- * cf_storage_webdav_list_sweep - delete tmp/.tmp-* resources last modified more than a
+ * cf_storage_webdav_list_sweep - delete tmp/upload-* resources last modified more than a
  * day ago (puts that died before their MOVE). Best effort: failures are logged as
  * warnings (or, for the listing itself, as the list operation logs them).
  */

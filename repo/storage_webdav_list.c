@@ -91,7 +91,7 @@ struct walk {
 	void *ctx;
 	int members;        /* entries other than the folder itself */
 	int self_collection;
-	time_t stale_before; /* tmp/ sweep: collect .tmp-* older than this */
+	time_t stale_before; /* tmp/ sweep: collect upload-* older than this */
 	char (*stale)[64];
 	size_t nstale;
 };
@@ -125,7 +125,7 @@ static int on_entry(void *ctx, const struct cf_xml_dav_entry *e)
 		time_t t = e->modified ? curl_getdate(e->modified, NULL) : -1;
 		void *ns;
 
-		if (e->collection || strncmp(leaf, ".tmp-", 5) || strlen(leaf) >= 64 || t < 0 ||
+		if (e->collection || strncmp(leaf, "upload-", 7) || strlen(leaf) >= 64 || t < 0 ||
 		    t >= w->stale_before)
 			return 0;
 		ns = realloc(w->stale, (w->nstale + 1) * sizeof(*w->stale));

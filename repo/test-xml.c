@@ -11,6 +11,7 @@
 
 struct seen {
 	char names[8][256];
+	char modified[8][64];
 	int coll[8];
 	uint64_t len[8];
 	int has_len[8];
@@ -27,6 +28,8 @@ static int dav_cb(void *ctx, const struct cf_xml_dav_entry *e)
 		s->coll[s->n] = e->collection;
 		s->len[s->n] = e->length;
 		s->has_len[s->n] = e->has_length;
+		snprintf(s->modified[s->n], sizeof(s->modified[s->n]), "%s",
+			 e->modified ? e->modified : "(none)");
 	}
 	s->n++;
 	return s->stop_at && s->n == s->stop_at ? 99 : 0;
@@ -60,7 +63,8 @@ static void test_propfind(void)
 		"<D:resourcetype><D:collection/></D:resourcetype></D:prop>"
 		"<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n"
 		"<D:response><D:href>/repo/keys/ab%20c</D:href><D:propstat><D:prop>"
-		"<D:getcontentlength>191</D:getcontentlength><D:resourcetype/></D:prop>"
+		"<D:getcontentlength>191</D:getcontentlength><D:resourcetype/>"
+		"<D:getlastmodified>Sun, 29 Nov 2026 05:00:36 GMT</D:getlastmodified></D:prop>"
 		"<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n"
 		"</D:multistatus>\n";
 	static const char other[] =
@@ -79,6 +83,8 @@ static void test_propfind(void)
 	CHECK(!strcmp(s.names[0], "/repo/keys/") && s.coll[0] && !s.has_len[0]);
 	CHECK(!strcmp(s.names[1], "/repo/keys/ab%20c") && !s.coll[1] && s.has_len[1] &&
 	      s.len[1] == 191);
+	CHECK(!strcmp(s.modified[0], "(none)"));
+	CHECK(!strcmp(s.modified[1], "Sun, 29 Nov 2026 05:00:36 GMT"));
 	CHECK_RC(dav(other, &s), 0);
 	CHECK(s.n == 2); /* the response without an href is skipped */
 	CHECK(!strcmp(s.names[0], "http://h:8080/x/data/ab/") && s.coll[0] && s.len[0] == 0);

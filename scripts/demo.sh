@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
 # The demo command: install what is missing, build, and run the main job end to end on
-# local defaults, printing each step. Idempotent: every run starts a fresh demo folder.
+# local defaults, printing each step for a person to follow. Idempotent: every run starts
+# a fresh demo folder and stops the servers it started.
 #
-# Steps: keychain; first backup and an incremental with `backupd now`; then `backupd run`
-# as a background service on a short schedule for a few cycles while the store changes,
-# `backupd now` through the daemon, status, the retention policy (dry run, then applied),
-# a clean stop; list, restore, verify, check. Everything on a file:// repository.
-#
-# The protection-mode part of the story (keyvaultd on loopback, an account, advanced
-# protection with a recovery key, losing the device, recovering) slots in at
-# protection_story below once `keyvault mode` / `recovery-key` and recovery through
-# `restore` are in the build (issue 6); until then the script says so and goes on.
+# keyvaultd and a WebDAV server (nginx) on loopback; a generated message store; an
+# account and this device; `backupd run` on a short schedule while the store changes,
+# `backupd now` through the daemon, status, the retention policy (dry run), a clean stop;
+# a switch to advanced protection with a recovery key; the device lost (its keychain
+# deleted); recovery with the recovery key on a "new" device; a restore, verified.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,6 +16,7 @@ demo=${CF_DEMO_DIR:-${TMPDIR:-/tmp}/coffer-demo}
 build=${CF_DEMO_BUILD:-build} # the build folder (relative to the project)
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+say() { printf '    %s\n' "$*"; }
 
 step "Installing missing Debian packages"
 ./scripts/install-deps.sh
@@ -27,124 +25,158 @@ step "Building (meson + ninja, $build/)"
 if [ -f "$build/build.ninja" ]; then meson setup --reconfigure "$build" >/dev/null; else meson setup "$build" >/dev/null; fi
 ninja -C "$build"
 
-daemon_pid=
-cleanup() { [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null; return 0; }
-trap cleanup EXIT
-rm -rf "$demo"
-mkdir -p "$demo"
-bin=./$build
-BK=$bin/backupd/program/backupd RS=$bin/restore/restore KV=$bin/keyvault/keyvault
-kc="$demo/device" repo="$demo/repo" cache="$demo/cache" store="$demo/store"
-common=(--repo "$repo" --state-dir "$kc" --cache-dir "$cache")
-# the demo's own XDG folders: the user's configuration and daemons are left alone
-export XDG_CONFIG_HOME="$demo/config" XDG_RUNTIME_DIR="$demo/run"
-mkdir -p "$XDG_CONFIG_HOME/coffer" && mkdir -m 700 "$XDG_RUNTIME_DIR"
-genstore() { python3 "$shared/bench/genstore.py" "$@"; }
-
-step "Generating a demo message store (iMessage-like chat.db + Attachments/) in $store"
-if [ ! -f "$shared/bench/genstore.py" ]; then
-	echo "shared/bench/genstore.py not found next to the project ($shared): cannot make demo data" >&2
+bin=$root/$build
+kvd=$bin/keyvaultd/keyvaultd
+kv=$bin/keyvault/keyvault
+bd=$bin/backupd/program/backupd
+rs=$bin/restore/restore
+genstore=$shared/bench/genstore.py
+if [ ! -f "$genstore" ]; then
+	echo "demo: $genstore is needed for the demo data (the shared folder next to the project)" >&2
 	exit 1
 fi
-genstore "$store" --messages 20000 --attachments 60 --scale 0.2
-du -sh "$store"
 
-step "Creating this device's keychain (keyvault init --local)"
-$KV init --local --state-dir "$kc"
-ls -l "$kc"
+# a previous run's servers, if it was interrupted
+for f in "$demo"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+rm -rf "$demo"
+mkdir -p "$demo"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
 
-step "First backup: initialises an encrypted repository at $repo"
-$BK now --store "$store" "${common[@]}"
+tmp=$demo
+storage_dir=$root/tests/integration/storage
+# shellcheck source=../tests/integration/storage/servers.sh
+. "$storage_dir/servers.sh"
 
-step "One simulated day of messages (genstore.py --mutate), then an incremental backup"
-genstore --mutate "$store" >/dev/null
-$BK now --store "$store" "${common[@]}"
+step "Starting keyvaultd on loopback (accounts, escrow, recovery shares, witness, audit)"
+mkdir -p "$demo/kvd"
+"$kvd" --db "$demo/kvd/kvd.db" --escrow-key "$demo/kvd/escrow.key" --listen 127.0.0.1:0 \
+	--port-file "$demo/kvd/port" -q 2>"$demo/kvd/keyvaultd.log" &
+pids+=($!)
+echo $! >"$demo/keyvaultd.pid"
+for _ in $(seq 1 200); do [ -s "$demo/kvd/port" ] && break; sleep 0.05; done
+kv_url="http://127.0.0.1:$(cat "$demo/kvd/port")"
+say "keyvaultd at $kv_url, database $demo/kvd/kvd.db, escrow key $demo/kvd/escrow.key (0600)"
 
-step "The configuration file ($XDG_CONFIG_HOME/coffer/coffer.conf): a 5-second schedule"
-cat >"$XDG_CONFIG_HOME/coffer/coffer.conf" <<EOF
+step "Starting a WebDAV server (nginx with dav + dav-ext) on loopback"
+start_nginx "$demo/nginx"
+pids+=("${server_pids[@]}")
+echo "$nginx_pid" >"$demo/nginx.pid"
+repo="webdav+$dav_url/backups/alice-phone"
+say "repository: $repo (HTTP Basic auth from COFFER_WEBDAV_USER/PASSWORD)"
+
+step "Generating a demo message store (iMessage-like chat.db + Attachments/)"
+python3 "$genstore" "$demo/store" --messages 20000 --attachments 60 --scale 0.2
+du -sh "$demo/store"
+
+dev=$demo/phone
+cache=$demo/cache
+printf 'correct horse battery staple, demo\n' >"$demo/password"
+chmod 600 "$demo/password"
+
+step "Creating an account on keyvaultd and this device (keyvault init, standard protection)"
+"$kv" init --server "$kv_url" --account alice --password-file "$demo/password" --state-dir "$dev"
+
+step "The configuration backupd reads (one INI file; docs/configuration.md)"
+mkdir -p "$demo/run"
+chmod 700 "$demo/run"
+cat >"$demo/coffer.conf" <<CONF
 [store]
-path = $store
+path = $demo/store
+lock_dir = $demo/run
 
 [repository]
 url = $repo
-state_dir = $kc
+state_dir = $dev
 cache_dir = $cache
 
 [schedule]
-interval = 5s
+interval = 3s
 skip_on_battery = no
 
 [retention]
 keep_last = 3
 keep_daily = 7
-prune_grace = 0
-EOF
-cat "$XDG_CONFIG_HOME/coffer/coffer.conf"
-$BK config
+CONF
+chmod 600 "$demo/coffer.conf"
+sed 's/^/    /' "$demo/coffer.conf"
+bk() { local cmd=$1; shift; "$bd" "$cmd" --config "$demo/coffer.conf" "$@"; }
 
-step "backupd run: the background service (log in $demo/backupd.log)"
-$BK run >"$demo/backupd.log" 2>&1 &
-daemon_pid=$!
-last_seq() { $BK status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d.get("last_success") or {}).get("snapshot_sequence") or 0)'; }
-wait_seq() { # wait_seq N: until a snapshot newer than #N is recorded
-	for _ in $(seq 600); do [ "$(last_seq)" -gt "$1" ] && return 0; sleep 0.2; done
-	echo "no new snapshot: see $demo/backupd.log" >&2; return 1
+step "Running backupd as a service: scheduled backups while the store changes"
+"$bd" run --config "$demo/coffer.conf" >"$demo/backupd.log" 2>&1 &
+daemon=$!
+pids+=($daemon)
+echo $daemon >"$demo/backupd.pid"
+snapshots() { # how many snapshots the repository lists (0 while it cannot say)
+	"$rs" list --json --repo "$repo" --state-dir "$dev" --cache-dir "$cache" 2>/dev/null |
+		python3 -c '
+import json, sys
+try:
+    print(len(json.load(sys.stdin)))
+except Exception:
+    print(0)'
 }
-seq0=$(last_seq)
-for cycle in 1 2 3; do
-	echo "-- cycle $cycle: the app writes more messages; the daemon's next scheduled run picks them up"
-	genstore --mutate "$store" >/dev/null
-	wait_seq "$seq0"
-	seq0=$(last_seq)
-	echo "   snapshot #$seq0 made by the schedule"
+for day in 1 2 3; do
+	for _ in $(seq 1 600); do [ "$(snapshots)" -ge "$day" ] && break; sleep 0.2; done
+	say "snapshot $day written by the schedule; now one simulated day of messages"
+	python3 "$genstore" --mutate "$demo/store" 2>&1 | sed 's/^/    /'
 done
-cat "$demo/backupd.log"
+for _ in $(seq 1 600); do [ "$(snapshots)" -ge 4 ] && break; sleep 0.2; done
 
 step "backupd now, while the daemon runs: it asks the daemon and prints the result"
-genstore --mutate "$store" >/dev/null
-$BK now
+python3 "$genstore" --mutate "$demo/store" >/dev/null 2>&1
+bk now
 
-step "backupd status"
-$BK status
+step "backupd status (last success, next run, repository, protection, audit log)"
+bk status
 
 step "The retention policy: what it keeps and why (dry run; the daemon applies it after each backup)"
-$BK retention --dry-run
+bk retention --dry-run
 
 step "Stopping the service (SIGTERM: a running backup would stop at its next blob)"
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" && echo "backupd run exited 0"
-daemon_pid=
-tail -n 3 "$demo/backupd.log"
-
-protection_story() {
-	if $KV mode --help >/dev/null 2>&1 && $KV recovery-key --help >/dev/null 2>&1 &&
-		[ -x "$bin/keyvaultd/keyvaultd" ]; then
-		echo "(the keyvaultd + advanced protection + recovery story is not scripted in this demo yet)"
-	else
-		echo "(keyvaultd, protection modes and recovery come with issue 6: not in this build)"
-	fi
-}
-step "Protection modes: keyvaultd, advanced protection with a recovery key, losing the device, recovering"
-protection_story
+kill -TERM "$daemon"
+wait "$daemon" && say "backupd run exited 0"
+tail -n 3 "$demo/backupd.log" | sed 's/^/    /'
 
 step "Snapshots in the repository (restore list)"
-$RS list "${common[@]}"
+"$rs" list --repo "$repo" --state-dir "$dev" --cache-dir "$cache"
 
 step "What the storage operator sees: sizes and opaque names only"
-find "$repo" -type f | sed "s|$repo/||" | sort | head -n 12
-echo "... $(find "$repo" -type f | wc -l) objects, $(du -sh "$repo" | cut -f1)"
+find "$demo/nginx/dav" -type f | sed "s|$demo/nginx/dav/||" | sort | head -n 8 | sed 's/^/    /'
+say "... $(find "$demo/nginx/dav" -type f | wc -l) objects, $(du -sh "$demo/nginx/dav" | cut -f1)"
 
-step "Restoring the latest snapshot into $demo/restored"
-$RS snapshot latest --to "$demo/restored" --verify "${common[@]}"
+step "Creating a recovery key (write it down: it is shown once)"
+"$kv" recovery-key create --json --state-dir "$dev" --cache-dir "$cache" --repo "$repo" >"$demo/rk.json"
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' "$demo/rk.json" >"$demo/recovery-key"
+chmod 600 "$demo/recovery-key"
+say "recovery key: $(cat "$demo/recovery-key")"
+
+step "Switching to advanced protection: keyvaultd forgets the backup key"
+"$kv" mode advanced --reencrypt-history --state-dir "$dev" --cache-dir "$cache" --repo "$repo"
+
+step "keyvault status: who can read which snapshots now"
+"$kv" status --state-dir "$dev"
+
+step "One more backup under advanced protection (its summary ends with the new audit entries)"
+bk now
+
+step "Losing the phone: its keychain is deleted"
+rm -rf "$dev" "$cache"
+say "removed $dev and the cache"
+
+step "Recovering on a new device with the recovery key alone (restore recover)"
+"$rs" recover --repo "$repo" --state-dir "$demo/new-phone" --cache-dir "$demo/new-cache" \
+	--recovery-key-file "$demo/recovery-key" --to "$demo/restored"
 
 step "Verifying: every attachment byte-identical, chat.db holds the same data"
-diff -r -q -x 'chat.db*' "$store" "$demo/restored" && echo "attachments: identical"
-python3 "$shared/bench/dbsame.py" "$store/chat.db" "$demo/restored/chat.db"
+diff -r -q -x 'chat.db*' "$demo/store" "$demo/restored" && say "attachments: identical"
+python3 "$shared/bench/dbsame.py" "$demo/store/chat.db" "$demo/restored/chat.db"
 
-step "Checking every object of the repository (restore check --read-data)"
-$RS check --read-data "${common[@]}"
-
-step "Keychain status"
-$KV status --state-dir "$kc"
+step "Checking every object of the repository from the new device (restore check --read-data)"
+"$rs" check --read-data --repo "$repo" --state-dir "$demo/new-phone" --cache-dir "$demo/new-cache"
 
 step "Done. Demo files are in $demo"

@@ -8,7 +8,8 @@ PKGS=(
   libsodium-dev libcurl4-openssl-dev libarchive-dev libsqlite3-dev sqlite3
   libzstd-dev libmicrohttpd-dev libjansson-dev libinih-dev libexpat1-dev
   clang libclang-rt-14-dev
-  nginx libnginx-mod-http-dav-ext curl
+  nginx libnginx-mod-http-dav-ext curl openssl
+  scdoc tzdata
 )
 
 missing=()

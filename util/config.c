@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "util/config.h"
+#include "util/config-internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -153,130 +154,6 @@ static void set_err(struct parse *p, int line, int rc, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 1;
-	return 0;
-}
-
-int cf_config_parse_duration(const char *s, uint64_t *out)
-{
-	static const struct {
-		char unit;
-		uint64_t secs;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
-	uint64_t v = 0, mul = 1;
-	const char *q = s;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	for (; isdigit((unsigned char)*q); q++) {
-		if (v > CF_CONFIG_MAX_DURATION)
-			return -1;
-		v = v * 10 + (uint64_t)(*q - '0');
-	}
-	if (*q) {
-		size_t i;
-
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-			if (units[i].unit == *q)
-				break;
-		if (i == sizeof(units) / sizeof(units[0]) || q[1])
-			return -1;
-		mul = units[i].secs;
-	}
-	if (v > CF_CONFIG_MAX_DURATION / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
-const char *cf_config_format_duration(char *buf, size_t cap, uint64_t secs)
-{
-	static const struct {
-		const char *unit;
-		uint64_t secs;
-	} units[] = {{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}};
-	size_t off = 0;
-
-	if (!cap)
-		return buf;
-	buf[0] = '\0';
-	if (!secs) {
-		snprintf(buf, cap, "0s");
-		return buf;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && off < cap; i++) {
-		uint64_t n = secs / units[i].secs;
-		int w;
-
-		if (!n)
-			continue;
-		secs -= n * units[i].secs;
-		w = snprintf(buf + off, cap - off, "%llu%s", (unsigned long long)n, units[i].unit);
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-	return buf;
-}
-
-static int parse_bool(const char *v, int *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false",
-	                                                                          "off", "0"};
-
-	for (size_t i = 0; i < 4; i++) {
-		if (!strcasecmp(v, yes[i])) {
-			*out = 1;
-			return 0;
-		}
-		if (!strcasecmp(v, no[i])) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* "HH:MM" into minutes after midnight. */
-static int parse_clock(const char *s, size_t len, int *out)
-{
-	if (len != 5 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
-	    s[2] != ':' || !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
-		return -1;
-	int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
-	if (h > 24 || m > 59 || (h == 24 && m))
-		return -1;
-	*out = h * 60 + m;
-	return 0;
-}
-
-static int parse_window(const char *v, int *start, int *end)
-{
-	const char *dash = strchr(v, '-');
-	size_t a, b;
-
-	if (!dash)
-		return -1;
-	a = (size_t)(dash - v);
-	while (a && v[a - 1] == ' ')
-		a--;
-	dash++;
-	while (*dash == ' ')
-		dash++;
-	b = strlen(dash);
-	if (parse_clock(v, a, start) || parse_clock(dash, b, end))
-		return -1;
-	if (*start == 24 * 60)
-		*start = 0;
-	if (*end == 0)
-		*end = 24 * 60;
-	return *start == *end % (24 * 60) && *end != 24 * 60 ? -1 : 0;
-}
-
 /* A path value: "~" and "~/..." expand with $HOME; the result must be absolute. */
 static int parse_path(struct parse *p, const struct key *k, const char *v, char **out)
 {
@@ -331,24 +208,6 @@ static int parse_url(struct parse *p, const struct key *k, const char *v, char *
 	return (*out = strdup(v)) ? 0 : -ENOMEM;
 }
 
-static int parse_level(const char *v, int *out)
-{
-	static const struct {
-		const char *name;
-		int level;
-	} lv[] = {{"error", CF_LOG_ERR},
-	          {"warning", CF_LOG_WARN},
-	          {"info", CF_LOG_INFO},
-	          {"debug", CF_LOG_DEBUG}};
-
-	for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
-		if (!strcasecmp(v, lv[i].name)) {
-			*out = lv[i].level;
-			return 0;
-		}
-	return -1;
-}
-
 /* The value @v of key @k, into the config. 0 (errors recorded in @p) or -ENOMEM. */
 static int set_value(struct parse *p, const struct key *k, const char *v)
 {
@@ -383,16 +242,16 @@ static int set_value(struct parse *p, const struct key *k, const char *v)
 		       "(\"90s\", \"15m\", \"6h\", \"1d\")";
 		break;
 	case K_BOOL:
-		bad = parse_bool(v, (int *)(void *)field) != 0;
+		bad = cf_config_parse_bool(v, (int *)(void *)field) != 0;
 		want = "yes or no";
 		break;
 	case K_WINDOW:
-		bad = parse_window(v, &p->c->window_start, &p->c->window_end) != 0;
+		bad = cf_config_parse_window(v, &p->c->window_start, &p->c->window_end) != 0;
 		want = "a daily time window HH:MM-HH:MM (local time, e.g. \"01:00-06:00\"; it may "
 		       "cross midnight; start and end must differ)";
 		break;
 	case K_LEVEL:
-		bad = parse_level(v, (int *)(void *)field) != 0;
+		bad = cf_config_parse_level(v, (int *)(void *)field) != 0;
 		want = "error, warning, info or debug";
 		break;
 	}
@@ -467,6 +326,10 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (p->err_rc == -ENOMEM)
 		return 1;
+	if (!*name) {
+		set_err(p, p->st.line, CF_E_CONFIG, "a value without a key name");
+		return 1;
+	}
 	if (!*section) {
 		set_err(p, p->st.line, CF_E_CONFIG, "%s: a key before any [section]", name);
 		return 1;
@@ -481,7 +344,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		        section, name, section);
 		return 1;
 	}
-	if (has_control(value)) {
+	if (cf_config_has_control(value)) {
 		set_err(p, p->st.line, CF_E_CONFIG, "[%s] %s: control characters in the value",
 		        section, name);
 		return 1;

@@ -159,6 +159,8 @@ static void test_errors(void)
 	parse_bad("[store]\npath = /x\nnonsense\n", "t.conf:3: not a '[section]'");
 	parse_bad("[store\npath = /x\n", "t.conf:1: not a '[section]'");
 	parse_bad("[storage]\nRegion = x\n", "t.conf:2: [storage] Region: not a key name");
+	parse_bad("[storage]\n:region = x\n", "t.conf:2: a value without a key name");
+	parse_bad("[store]\n = /x\n", "t.conf:2:");
 	parse_bad("[storage]\nregion = x\nregion = y\n",
 	          "t.conf:3: [storage] region: given twice (first on line 2)");
 	/* the earliest error is reported, whatever its kind */

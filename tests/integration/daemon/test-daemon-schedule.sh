@@ -31,6 +31,8 @@ cache_dir = $C
 interval = $1
 power_supply_path = $PS
 ${2:-}
+retry_min = 1s
+retry_max = 4s
 EOF
 }
 jobs_ok() { db_q "$S" "SELECT count(*) FROM job WHERE kind = 'backup' AND status = 'ok' AND trigger IN ('start', 'schedule')"; }
@@ -100,6 +102,40 @@ n_batt=$(jobs_ok)
 expect 0 "now while on battery" -- "$bd" now --json --config "$conf"
 echo 1 >"$PS/AC/online"
 wait_for 900 at_least $((n_batt + 2)) && ok || bad "runs resume on mains power"
+
+# --- a failing run: recorded with why, retried with backoff, counted, reset by a success ---
+mv "$ST/chat.db" "$tmp/chat.db.away"
+failures() { json_get "$tmp/fst.json" 'd["failures"]'; }
+three_failures() { "$bd" status --json --config "$conf" >"$tmp/fst.json" 2>/dev/null && [ "$(failures)" -ge 3 ]; }
+wait_for 600 three_failures && ok || bad "three failures in a row: $(tail -3 "$tmp/d1.log")"
+json_get "$tmp/fst.json" 'd["last_failure"]["error"]' | grep -q "chat.db in $ST" && ok ||
+	bad "the failure says why: $(json_get "$tmp/fst.json" 'd["last_failure"]')"
+[ "$(json_get "$tmp/fst.json" 'd["last_failure"]["trigger"]')" = retry ] && ok || bad "failed runs are retried"
+logged d1 "failed (3 in a row)" && ok || bad "failures are logged with their count"
+mv "$tmp/chat.db.away" "$ST/chat.db"
+recovered() { "$bd" status --json --config "$conf" >"$tmp/fst.json" 2>/dev/null && [ "$(failures)" = 0 ]; }
+wait_for 600 recovered && ok || bad "a success resets the failures"
+[ "$(db_q "$S" "SELECT trigger FROM job WHERE kind = 'backup' AND status = 'ok' AND id > (SELECT max(id) FROM job WHERE status = 'failed') ORDER BY id LIMIT 1")" = retry ] &&
+	ok || bad "the first success after the failures is a retry"
+# the backoff: after the k-th failure in a row the next attempt waits 1, 2, 4, 4... seconds
+# (retry_min 1s doubling up to retry_max 4s): never earlier (whole seconds in the table)
+python3 - "$S/state.db" >"$tmp/backoff" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+rows = db.execute("SELECT status, started_at, ended_at FROM job WHERE kind = 'backup'"
+                  " AND id >= (SELECT min(id) FROM job WHERE status = 'failed') ORDER BY id").fetchall()
+k = 0
+for (st, _, end), (_, nxt, _) in zip(rows, rows[1:]):
+    if st != "failed":
+        break
+    k += 1
+    want = min(4, 1 << (k - 1))
+    if nxt - end < want - 1:
+        print("attempt after failure %d came %ds after it, want >= %ds" % (k, nxt - end, want))
+print("checked %d" % k)
+PY
+grep -q "want" "$tmp/backoff" && bad "backoff: $(cat "$tmp/backoff")" || ok
+[ "$(grep -o 'checked [0-9]*' "$tmp/backoff" | cut -d' ' -f2)" -ge 3 ] && ok || bad "backoff checked over 3 failures: $(cat "$tmp/backoff")"
 
 # --- SIGTERM: clean stop ---
 stop_daemon "$d1"

@@ -9,10 +9,10 @@
 source "$(dirname "$0")/daemon-common.sh"
 
 ST=$tmp/store S=$tmp/state C=$tmp/cache R=$tmp/repo
-genstore "$ST" --messages 3000 --attachments 300 --scale 1 || { bad "genstore"; finish; exit; }
+genstore "$ST" --messages 1500 --attachments 120 --scale 1 || { bad "genstore"; finish; exit; }
 # a large file keeps the first run busy for a while (the test does not rely on it: it
 # freezes the daemon with SIGSTOP as soon as the first pack is in storage)
-head -c 200M /dev/urandom >"$ST/Attachments/large.bin"
+head -c 64M /dev/urandom >"$ST/Attachments/large.bin"
 "$kv" init --local --state-dir "$S" >/dev/null || { bad "keyvault init"; finish; exit; }
 ln -s "$ST" "$tmp/store-alias"
 conf=$tmp/coffer.conf
@@ -100,7 +100,7 @@ start_daemon d3 --config "$conf"
 d3=$dpid
 wait_for 300 logged d3 "serving" && ok || bad "d3 starts"
 genstore --mutate "$ST" || bad "genstore --mutate"
-head -c 200M /dev/urandom >"$ST/Attachments/large.bin" # new content: a long run
+head -c 64M /dev/urandom >"$ST/Attachments/large.bin" # new content: a long run
 expect 0 "now --no-wait starts a run in the daemon" -- "$bd" now --no-wait --config "$conf"
 running_now() { [ "$(db_q "$S" "SELECT count(*) FROM job WHERE kind = 'backup' AND status = 'running' AND trigger = 'now'")" = 1 ]; }
 wait_for 300 running_now && ok || bad "the asked-for run starts"
@@ -116,6 +116,20 @@ expect 0 "status" -- "$bd" status --json --config "$conf"
 [ "$(json_get "$tmp/out" 'd["daemon"]["pid"]')" = "$d4" ] && ok || bad "status names the new daemon"
 [ "$(json_get "$tmp/out" 'd["last_failure"]["status"]')" = interrupted ] && ok || bad "status shows the interrupted run"
 stop_daemon "$d4"
+# --- an in-process `now` holds the store too: a second `now` and a daemon are refused ---
+head -c 64M /dev/urandom >"$ST/Attachments/large.bin"
+"$bd" now --config "$conf" >"$tmp/now1.out" 2>"$tmp/now1.err" </dev/null &
+n1=$!
+daemons+=("$n1")
+holds_now() { grep -qs "^role now" "$XDG_RUNTIME_DIR"/coffer/store-*.lock; }
+wait_for 600 holds_now && ok || bad "the running now holds the store lock"
+expect 3 "a second now while one runs" -- "$bd" now --config "$conf"
+grep -q "locked by backupd pid $n1 (a backup running now)" "$tmp/err" && ok || bad "it names the pid $n1: $(cat "$tmp/err")"
+expect 3 "a daemon while a now runs" -- "$bd" run --config "$conf"
+grep -q "already served by backupd pid $n1 (now" "$tmp/err" && ok || bad "run names the pid $n1: $(cat "$tmp/err")"
+wait "$n1" && ok || bad "the first now succeeds: $(cat "$tmp/now1.err")"
+holds_now && bad "the lock is released after now" || ok
+
 expect 0 "restore check after kill -9" -- "$rs" check --read-data --repo "$R" --state-dir "$S" --cache-dir "$C"
 expect 0 "restore after kill -9" -- "$rs" snapshot latest --to "$tmp/o2" --repo "$R" --state-dir "$S" --cache-dir "$C"
 diff -r -x 'chat.db*' "$ST" "$tmp/o2" >/dev/null && ok || bad "the redone snapshot restores the changed store"

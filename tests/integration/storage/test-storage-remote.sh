@@ -51,6 +51,16 @@ check_same "$tmp/store" "$tmp/out1" "restore from $kind"
 mkdir "$tmp/untar" && tar -xf "$tmp/snap.tar" -C "$tmp/untar" && ok || bad "tar -x of the export"
 check_same "$tmp/store" "$tmp/untar" "export from $kind"
 
+if [ "$kind" = webdav ]; then
+	# uploads that died before their MOVE: swept at open once older than a day
+	d=$tmp/nginx/dav/backups/phone/tmp
+	echo old >"$d/upload-00000000000000aa" && touch -d '2 days ago' "$d/upload-00000000000000aa"
+	echo young >"$d/upload-00000000000000bb"
+	expect 0 "list sweeps stale uploads" -- "$rs" list "${R[@]}" --cache-dir "$tmp/c1"
+	[ ! -e "$d/upload-00000000000000aa" ] && ok || bad "a day-old temporary upload is removed"
+	[ -e "$d/upload-00000000000000bb" ] && ok || bad "a young temporary upload (maybe in progress) is kept"
+fi
+
 # --- incremental: a second backup reuses what is stored ---
 genstore --mutate "$tmp/store" --new-attachments 5 || { bad "genstore --mutate"; finish; exit; }
 backup "$tmp/store" "$repo" "$tmp/st" || { finish; exit; }
