@@ -88,7 +88,7 @@ for h in $offsets_h; do
 	i=$((i + 1))
 	rm -f "$ST"/Attachments/unique-*.bin
 	head -c 1572864 /dev/urandom >"$ST/Attachments/unique-$i.bin"
-	genstore --mutate "$ST" || bad "genstore --mutate"
+	if [ $((i % 5)) = 0 ]; then genstore --mutate "$ST" || bad "genstore --mutate"; fi # new messages now and then
 	"$tb" --time $((T - h * 3600)) --store "$ST" --pack-size 1 "${RA[@]}" >"$tmp/tb.out" 2>"$tmp/tb.err" ||
 		{ bad "timed backup $i: $(cat "$tmp/tb.err")"; finish; exit; }
 	[ "$(cat "$tmp/tb.out")" = "$i" ] || bad "timed backup $i got sequence $(cat "$tmp/tb.out")"
