@@ -27,6 +27,7 @@ struct cf_packw {
 	uint64_t spool_len;           /* bytes written to it */
 	struct cf_pack_entry *e;      /* final offsets */
 	size_t n, cap;
+	int full;                     /* closed at the target size: finer padding */
 };
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -172,6 +173,18 @@ int cf_packw_add(struct cf_packw *p, uint8_t type, const uint8_t id[CF_BLOB_ID_B
 	return 0;
 }
 
+void cf_packw_mark_full(struct cf_packw *p)
+{
+	p->full = 1;
+}
+
+uint64_t cf_pack_padded(uint64_t len, int full)
+{
+	if (full)
+		return (len + CF_PACK_FULL_UNIT - 1) / CF_PACK_FULL_UNIT * CF_PACK_FULL_UNIT;
+	return cf_pack_padme(len);
+}
+
 uint64_t cf_pack_padme(uint64_t len)
 {
 	unsigned e, s;
@@ -313,7 +326,7 @@ int cf_packw_finish(struct cf_packw *p, int *fd_out, uint64_t *size, uint8_t pac
 	if (r)
 		goto fail;
 	total = pos + table_len + CF_PACK_TRAILER_BYTES;
-	for (pad = cf_pack_padme(total) - total; pad && !r;) {
+	for (pad = cf_pack_padded(total, p->full) - total; pad && !r;) {
 		size_t c = pad < sizeof(zeros) ? (size_t)pad : sizeof(zeros);
 		r = write_hashed(fd, h, zeros, c, &pos);
 		pad -= c;

@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * Packs (docs/repository-format.md, "Packs"): blobs of one epoch in random order, zero
- * padding to a Padmé size, an encrypted table of the blobs, its length and "CFPT".
+ * Packs (docs/repository-format.md, "Packs"): blobs of one epoch in arrival order, zero
+ * padding (to a Padmé size, or to 64 KiB for a pack that reached the target size), an encrypted table of the blobs, its length and "CFPT".
  * Built in a spool file (never in memory) and handed to storage as a file descriptor.
  * Index files reuse the table's entry encoding.
  */
@@ -42,6 +42,14 @@ int cf_packw_new(struct cf_packw **out, const char *spool_dir, const struct cf_r
 int cf_packw_add(struct cf_packw *p, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES],
 		 const uint8_t *stored, uint32_t stored_len, uint32_t raw_len);
 
+/*
+ * cf_packw_mark_full - the pack is closed because it reached the target size (not at
+ * the end of a backup): cf_packw_finish pads it to a multiple of CF_PACK_FULL_UNIT
+ * instead of its Padmé length (docs/repository-format.md, "Padding").
+ */
+#define CF_PACK_FULL_UNIT (64u << 10)
+void cf_packw_mark_full(struct cf_packw *p);
+
 /* cf_packw_bytes - bytes of blobs added so far; cf_packw_count - how many blobs. */
 uint64_t cf_packw_bytes(const struct cf_packw *p);
 size_t cf_packw_count(const struct cf_packw *p);
@@ -62,6 +70,12 @@ void cf_packw_free(struct cf_packw *p);
 
 /* cf_pack_padme - the Padmé padded length for @len (>= @len). */
 uint64_t cf_pack_padme(uint64_t len);
+
+/*
+ * cf_pack_padded - the length a pack of @len bytes is padded to: a multiple of
+ * CF_PACK_FULL_UNIT when @full (it reached the target size), else cf_pack_padme(@len).
+ */
+uint64_t cf_pack_padded(uint64_t len, int full);
 
 /*
  * cf_pack_trailer - parse a pack's last CF_PACK_TRAILER_BYTES bytes: *@table_len is the

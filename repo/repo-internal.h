@@ -9,6 +9,9 @@
 
 #include "repo/pack.h"
 
+/* Full packs uploaded by background threads at once, at most (repo_write.c). */
+#define CF_REPO_BG_UPLOADS 3
+
 struct idset {
 	uint8_t (*ids)[CF_BLOB_ID_BYTES + 1]; /* id || type; all-zero slot = empty */
 	size_t n, cap;
@@ -64,6 +67,8 @@ struct cf_repo {
 	uint64_t done_mask;     /* bit i: ticket durable + i is stored */
 	uint32_t pack_epoch_of[64]; /* by ticket % 64, for the uploads in flight */
 	int uploading;          /* uploads in flight */
+	pthread_t bg_tid[CF_REPO_BG_UPLOADS]; /* background uploads (repo_write.c) */
+	int bg_state[CF_REPO_BG_UPLOADS];     /* 0 free, 1 running, 2 done: to be joined */
 	int write_err;          /* the first failed upload: every later write fails with it */
 	struct idset inpack;    /* ids of the blobs in @pack (dedup before the cache knows) */
 	struct idset excluded;  /* packs named by prune plans: no dedup against them */
@@ -73,3 +78,5 @@ struct cf_repo {
 int cf_repo_idset_add(struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES]);
 int cf_repo_idset_has(const struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES]);
 void cf_repo_idset_clear(struct idset *s);
+/* Wait for the background pack uploads and join their threads (repo_write.c). */
+void cf_repo_join_uploads(struct cf_repo *r);

@@ -185,6 +185,7 @@ void cf_repo_free(struct cf_repo *r)
 {
 	if (!r)
 		return;
+	cf_repo_join_uploads(r); /* they use the cache and the storage */
 	cf_packw_free(r->pack); /* an unfinished pack is only a spool file: gone */
 	cf_repo_idset_clear(&r->inpack);
 	cf_repo_idset_clear(&r->excluded);

@@ -109,7 +109,7 @@ static int upload_pack(struct cf_repo *r, struct cf_packw *p, uint64_t t)
 	cf_packw_free(p);
 	if (!rc) {
 		cf_repo_object_name(name, "data", pid);
-		rc = cf_storage_put_file(r->st, name, fd, size);
+		rc = cf_storage_put_spool(r->st, name, fd, size);
 		if (rc == CF_E_EXISTS)
 			rc = 0; /* same bytes, same name: already there */
 		close(fd);
@@ -129,6 +129,77 @@ static int upload_pack(struct cf_repo *r, struct cf_packw *p, uint64_t t)
 	pthread_mutex_unlock(&r->mu);
 	free(e);
 	return rc;
+}
+
+struct bg_upload {
+	struct cf_repo *r;
+	struct cf_packw *p;
+	uint64_t t;
+	int slot;
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg_upload *b = arg;
+	struct cf_repo *r = b->r;
+
+	upload_pack(r, b->p, b->t); /* a failure lands in r->write_err */
+	pthread_mutex_lock(&r->mu);
+	r->bg_state[b->slot] = 2;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	free(b);
+	return NULL;
+}
+
+/*
+ * Upload the full pack @p (ticket @t) on a background thread, so the thread that filled
+ * it goes back to sealing while the pack is hashed, stored and fsync'ed; at most
+ * CF_REPO_BG_UPLOADS at once (then this waits for one). Without a thread: inline.
+ */
+static int spawn_upload(struct cf_repo *r, struct cf_packw *p, uint64_t t)
+{
+	struct bg_upload *b = malloc(sizeof(*b));
+	int slot = -1;
+
+	if (!b)
+		return upload_pack(r, p, t);
+	pthread_mutex_lock(&r->mu);
+	while (slot < 0) {
+		for (int i = 0; i < CF_REPO_BG_UPLOADS && slot < 0; i++) {
+			if (r->bg_state[i] == 2) {
+				pthread_join(r->bg_tid[i], NULL); /* it no longer needs r->mu */
+				r->bg_state[i] = 0;
+			}
+			if (r->bg_state[i] == 0)
+				slot = i;
+		}
+		if (slot < 0)
+			pthread_cond_wait(&r->cv, &r->mu);
+	}
+	*b = (struct bg_upload){.r = r, .p = p, .t = t, .slot = slot};
+	r->bg_state[slot] = 1;
+	if (pthread_create(&r->bg_tid[slot], NULL, bg_main, b) != 0) {
+		r->bg_state[slot] = 0;
+		pthread_mutex_unlock(&r->mu);
+		free(b);
+		return upload_pack(r, p, t);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+void cf_repo_join_uploads(struct cf_repo *r)
+{
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < CF_REPO_BG_UPLOADS; i++) {
+		while (r->bg_state[i] == 1)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->bg_state[i] == 2)
+			pthread_join(r->bg_tid[i], NULL);
+		r->bg_state[i] = 0;
+	}
+	pthread_mutex_unlock(&r->mu);
 }
 
 /*
@@ -160,6 +231,7 @@ int cf_repo_flush(struct cf_repo *r)
 	p = take_locked(r, &t);
 	pthread_mutex_unlock(&r->mu);
 	rc = p ? upload_pack(r, p, t) : 0;
+	cf_repo_join_uploads(r);
 	pthread_mutex_lock(&r->mu);
 	while (r->uploading)
 		pthread_cond_wait(&r->cv, &r->mu);
@@ -285,13 +357,15 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	r->stats.bytes_new += len;
 	if (is_new)
 		*is_new = 1;
-	if (cf_packw_bytes(r->pack) >= r->pack_size)
+	if (cf_packw_bytes(r->pack) >= r->pack_size) {
+		cf_packw_mark_full(r->pack);
 		full = take_locked(r, &t);
+	}
 out:
 	pthread_mutex_unlock(&r->mu);
 	free(sealed);
 	if (full)
-		rc = upload_pack(r, full, t);
+		rc = spawn_upload(r, full, t);
 	return rc;
 }
 

@@ -555,9 +555,9 @@ static int do_put(struct cf_storage *s, const char *name, const struct cf_storag
 	return cf_storage_async_run(s, &o);
 }
 
-int cf_storage_put_file(struct cf_storage *s, const char *name, int fd, uint64_t len)
+static int put_fd(struct cf_storage *s, const char *name, int fd, uint64_t len, int adopt)
 {
-	struct cf_storage_src src = {.fd = fd, .len = len};
+	struct cf_storage_src src = {.fd = fd, .len = len, .adopt = adopt};
 	int r = cf_storage_check_name(s, "put", name);
 
 	if (r)
@@ -567,6 +567,16 @@ int cf_storage_put_file(struct cf_storage *s, const char *name, int fd, uint64_t
 		return CF_E_INVAL;
 	}
 	return do_put(s, name, &src);
+}
+
+int cf_storage_put_file(struct cf_storage *s, const char *name, int fd, uint64_t len)
+{
+	return put_fd(s, name, fd, len, 0);
+}
+
+int cf_storage_put_spool(struct cf_storage *s, const char *name, int fd, uint64_t len)
+{
+	return put_fd(s, name, fd, len, 1);
 }
 
 int cf_storage_put_buf(struct cf_storage *s, const char *name, const void *buf, size_t len)

@@ -134,6 +134,15 @@ int cf_storage_name_valid(const char *name);
 int cf_storage_put_file(struct cf_storage *s, const char *name, int fd, uint64_t len);
 
 /*
+ * cf_storage_put_spool - cf_storage_put_file() of a finished spool file: @fd's file
+ * holds exactly @len bytes and the caller never writes to it again, so the file://
+ * backend may link that very file into the repository (same file system) instead of
+ * copying it; other backends and other file systems copy as cf_storage_put_file() does.
+ * Same guarantees and returns.
+ */
+int cf_storage_put_spool(struct cf_storage *s, const char *name, int fd, uint64_t len);
+
+/*
  * cf_storage_put_buf - store the @len bytes at @buf as the new object @name. For small
  * objects (config, keys, index, manifests); same guarantees and returns as
  * cf_storage_put_file() (without CF_E_TRUNCATED).

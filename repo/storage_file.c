@@ -208,6 +208,37 @@ static int copy_src(int dst, const struct cf_storage_src *src, const char **stag
 	return r;
 }
 
+/*
+ * A spool file the caller gave away (src->adopt): link that very file as the temporary
+ * object (docs/storage.md) when it is a regular file of exactly src->len bytes on this
+ * file system. Returns 0 with *@fd open on it, or nonzero to make the caller copy.
+ */
+static int adopt_src(struct file_storage *fs, const struct cf_storage_src *src, char *tmp,
+		     size_t size, int *fd)
+{
+	char proc[64];
+	struct stat st;
+
+	if (!src->adopt || src->fd < 0 || fstat(src->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != src->len || fchmod(src->fd, 0600) < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src->fd);
+	for (int tries = 0; tries < 2; tries++) {
+		temp_name(tmp, size);
+		if (linkat(AT_FDCWD, proc, fs->root, tmp, AT_SYMLINK_FOLLOW) == 0) {
+			*fd = dup(src->fd);
+			if (*fd >= 0)
+				return 0;
+			unlinkat(fs->root, tmp, 0);
+			return -1;
+		}
+		if (errno != ENOENT || tries || make_dirs(fs->root, TMP_DIR))
+			break; /* EXDEV, no /proc, a named (not O_TMPFILE) file... */
+	}
+	tmp[0] = 0;
+	return -1;
+}
+
 /* Give the complete temporary file @tmp its final @name, refusing an existing one. */
 static int publish(struct file_storage *fs, const char *tmp, const char *name)
 {
@@ -252,14 +283,18 @@ static int file_put(struct cf_storage *s, const char *name, const struct cf_stor
 	/* cheap early answer; publish() is what actually enforces write-once */
 	if (fstatat(fs->root, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return CF_E_EXISTS;
-	fd = open_temp(fs, tmp, sizeof(tmp));
-	if (fd < 0) {
-		r = fd;
-		tmp[0] = 0;
-		goto fail;
+	if (adopt_src(fs, src, tmp, sizeof(tmp), &fd) == 0) {
+		r = 0; /* the spool file itself: nothing to copy */
+	} else {
+		fd = open_temp(fs, tmp, sizeof(tmp));
+		if (fd < 0) {
+			r = fd;
+			tmp[0] = 0;
+			goto fail;
+		}
+		stage = "writing the temporary copy";
+		r = copy_src(fd, src, &stage);
 	}
-	stage = "writing the temporary copy";
-	r = copy_src(fd, src, &stage);
 	if (!r && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && !r)

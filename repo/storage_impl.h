@@ -37,6 +37,8 @@ struct cf_storage_src {
 	int fd;             /* >= 0: the bytes are [0, len) of this descriptor */
 	const uint8_t *buf; /* when fd < 0 */
 	uint64_t len;
+	int adopt; /* fd's file is exactly the object and never written again: a local
+	              backend may take the file itself (a hard link) instead of a copy */
 };
 
 /*

@@ -24,6 +24,12 @@ static void padme(void)
 		uint64_t p = cf_pack_padme(l);
 		CHECK(p >= l && p - l <= l / 8 + 1);
 	}
+	/* a pack that reached the target size: 64 KiB steps; any other: Padmé */
+	CHECK(cf_pack_padded(1, 1) == 65536);
+	CHECK(cf_pack_padded(65536, 1) == 65536);
+	CHECK(cf_pack_padded(16777217, 1) == 16777216 + 65536);
+	CHECK(cf_pack_padded(16777217, 0) == cf_pack_padme(16777217));
+	CHECK(cf_pack_padded(1000, 0) == 1024);
 }
 
 static uint8_t *read_fd(int fd, uint64_t size)
@@ -31,6 +37,41 @@ static uint8_t *read_fd(int fd, uint64_t size)
 	uint8_t *b = malloc(size);
 	REQUIRE(b && pread(fd, b, size, 0) == (ssize_t)size);
 	return b;
+}
+
+/* A pack marked full is padded in 64 KiB steps, and its table still parses. */
+static void full_pack(const struct cf_keyring *ring, const char *dir)
+{
+	const struct cf_repokeys *k = cf_keyring_current(ring);
+	struct cf_packw *w = NULL;
+	struct cf_pack_entry *e = NULL, *t = NULL;
+	uint8_t data[5000], id[32], pid[32], *s = NULL, *pack;
+	uint32_t table_len = 0, epoch = 0;
+	size_t slen = 0, n = 0, tn = 0;
+	uint64_t size = 0;
+	int fd = -1;
+
+	cf_core_random(data, sizeof(data));
+	REQUIRE(cf_packw_new(&w, dir, k, repo_id) == 0);
+	cf_repokeys_blob_id(k, CF_BLOB_DATA, data, sizeof(data), id);
+	REQUIRE(cf_blob_seal(&s, &slen, k, repo_id, CF_BLOB_DATA, id, data, sizeof(data)) == 0);
+	CHECK_RC(cf_packw_add(w, CF_BLOB_DATA, id, s, (uint32_t)slen, sizeof(data)), 0);
+	free(s);
+	cf_packw_mark_full(w);
+	CHECK_RC(cf_packw_finish(w, &fd, &size, pid, &e, &n), 0);
+	cf_packw_free(w);
+	REQUIRE(fd >= 0 && n == 1);
+	CHECK(size == CF_PACK_FULL_UNIT); /* Padmé would have kept ~5 KiB */
+	pack = read_fd(fd, size);
+	close(fd);
+	CHECK_RC(cf_pack_trailer(pack + size - 8, size, &table_len), 0);
+	CHECK_RC(cf_pack_table_parse(pack + size - 8 - table_len, table_len, size, ring, repo_id,
+				     &epoch, &t, &tn),
+		 0);
+	CHECK(tn == 1 && memcmp(t[0].id, id, 32) == 0 && t[0].offset == e[0].offset);
+	free(t);
+	free(e);
+	free(pack);
 }
 
 static void round_trip(const struct cf_keyring *ring, const char *dir)
@@ -174,6 +215,7 @@ int main(void)
 	REQUIRE(cf_keyring_new(&ring) == 0 && cf_keyring_add(ring, 3, mk, 1) == 0);
 	padme();
 	round_trip(ring, dir);
+	full_pack(ring, dir);
 	hostile_tables(ring);
 	cf_keyring_free(ring);
 	check_rmtree(dir);

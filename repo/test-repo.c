@@ -140,6 +140,8 @@ int main(void)
 			again += is_new;
 		}
 		CHECK(again > 0 && again < NB);
+		/* full packs upload in the background: the cache knows them after a flush */
+		CHECK_RC(cf_repo_flush(r), 0);
 		/* a pack a prune plan names is never deduplicated against */
 		REQUIRE(cf_cache_find_blob(cf_repo_cache(r), CF_BLOB_DATA, ids[1], &loc) == 0);
 		CHECK(cf_repo_blob_usable(r, CF_BLOB_DATA, ids[1]) == 1);
