@@ -487,6 +487,59 @@ static void test_stream(struct cf_storage *s)
 }
 
 /* Every failed put leaves neither the object nor a temporary file. */
+/* An O_TMPFILE spool (as packs use) holding @len pattern bytes; -1 where unsupported. */
+static int spool_file(const char *dir, uint64_t len)
+{
+	uint8_t *buf = malloc(MIB);
+	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+
+	REQUIRE(buf);
+	for (uint64_t off = 0; fd >= 0 && off < len; off += MIB) {
+		size_t n = len - off < MIB ? (size_t)(len - off) : MIB;
+		pattern(buf, off, n);
+		REQUIRE(write(fd, buf, n) == (ssize_t)n);
+	}
+	free(buf);
+	return fd;
+}
+
+/*
+ * A finished spool is linked into the repository, not copied: the object is the same
+ * file (same inode) and complete; a length other than the file's is copied instead.
+ */
+static void test_spool(struct cf_storage *s)
+{
+	const char *name = oid("data", "9a", '1'), *name2 = oid("data", "9a", '2');
+	char rel[CF_STORAGE_NAME_MAX + 8], rel2[CF_STORAGE_NAME_MAX + 8];
+	struct stat a, b;
+	int fd = spool_file(path_of("r"), 3 * MIB + 17), obj, temps = entries(path_of("r/tmp"));
+
+	snprintf(rel, sizeof(rel), "r/%s", name);
+	snprintf(rel2, sizeof(rel2), "r/%s", name2);
+
+	if (fd < 0) {
+		fprintf(stderr, "no O_TMPFILE here: spool link not tested\n");
+		return;
+	}
+	CHECK_RC(cf_storage_put_spool(s, name, fd, 3 * MIB + 17), 0);
+	CHECK_RC(cf_storage_put_spool(s, name, fd, 3 * MIB + 17), CF_E_EXISTS);
+	obj = open(path_of(rel), O_RDONLY | O_CLOEXEC);
+	REQUIRE(obj >= 0);
+	CHECK(fstat(fd, &a) == 0 && fstat(obj, &b) == 0 && a.st_ino == b.st_ino);
+	CHECK(fd_has_pattern(obj, 3 * MIB + 17));
+	CHECK(mode_of(path_of(rel)) == 0600);
+	close(obj);
+	/* the caller's length is not the file's: a copy of those bytes, a new inode */
+	CHECK_RC(cf_storage_put_spool(s, name2, fd, MIB), 0);
+	obj = open(path_of(rel2), O_RDONLY | O_CLOEXEC);
+	REQUIRE(obj >= 0);
+	CHECK(fstat(obj, &b) == 0 && a.st_ino != b.st_ino);
+	CHECK(fd_has_pattern(obj, MIB));
+	close(obj);
+	close(fd);
+	CHECK(entries(path_of("r/tmp")) == temps); /* no temporary file left behind */
+}
+
 static void expect_nothing(struct cf_storage *s, const char *name, const char *tmpdir)
 {
 	CHECK_RC(cf_storage_stat(s, name, NULL), CF_E_NOTFOUND);
@@ -782,6 +835,7 @@ int main(void)
 	test_basic(s);
 	test_list(s);
 	test_stream(s);
+	test_spool(s);
 	test_failed_puts(s);
 	test_race(s);
 	test_async(s);
