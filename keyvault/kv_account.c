@@ -419,5 +419,7 @@ int kv_cmd_recover(const struct kv_opts *o)
 	if (!o->json)
 		printf("Recovered the keys of %s with %s: %u epoch(s); this device is now trusted"
 		       " and writes under epoch %u.\n", o->repo, res.method, res.epochs, res.current);
+	if (!o->json && res.unreadable)
+		printf("%s\n", res.unreadable_text);
 	return KV_OK;
 }

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "keyvault/kv_cli.h"
 #include "keyvault/protect.h"
+#include "keyvault/unreadable.h"
 #include "util/cli.h"
 #include "util/log.h"
 
@@ -87,7 +88,8 @@ static json_t *repo_view(const struct kv_opts *o, struct cf_session *s, struct c
 	const struct cf_keyring *ring = cf_repo_keyring(s->repo);
 	struct cf_pubid me;
 	json_t *j, *epochs = json_array(), *devs = json_array();
-	char fpr[CF_FINGERPRINT_LEN], methods[1024], rg[512];
+	char fpr[CF_FINGERPRINT_LEN], methods[1024], rg[512], unread[2048];
+	size_t nun;
 	enum cf_prot_mode mode = p->has_record ? p->rec.mode : CF_MODE_LOCAL;
 	int warn_none, kept = 0;
 
@@ -135,6 +137,9 @@ static json_t *repo_view(const struct kv_opts *o, struct cf_session *s, struct c
 		if (!o->json && cnt)
 			printf("    %s (epoch %u): %s\n", rg, e, readers(&rec, has));
 	}
+	nun = cf_unreadable_describe(s, unread, sizeof(unread));
+	if (!o->json && nun)
+		printf("    %s\n", unread);
 	warn_none = mode == CF_MODE_LOCAL && !p->rec.has_recovery_key && !p->rec.has_contacts;
 	if (!o->json && warn_none)
 		printf("  Warning: the key of this repository has no escrow and no recovery method:"
@@ -151,6 +156,7 @@ static json_t *repo_view(const struct kv_opts *o, struct cf_session *s, struct c
 		      warn_none, "operator_readable_kept", kept);
 	if (j) {
 		json_object_set_new(j, "recovery_key", json_boolean(p->rec.has_recovery_key));
+		json_object_set_new(j, "unreadable_snapshots", json_integer((json_int_t)nun));
 		json_object_set_new(j, "contacts",
 				    p->rec.has_contacts
 					? json_pack("{s:I,s:I}", "k", (json_int_t)p->rec.k, "n",

@@ -21,6 +21,7 @@
 #include "keyvault/account.h"
 #include "keyvault/kvapi.h"
 #include "keyvault/protect.h"
+#include "keyvault/unreadable.h"
 #include "keyvault/witness.h"
 #include "repo/keyslot.h"
 #include "util/log.h"
@@ -259,6 +260,9 @@ static int finish(struct cf_rec *x)
 		r = cf_witness_check(x->c, s);
 	if (r == CF_E_UNTRUSTED)
 		r = 0;
+	if (!r)
+		x->res->unreadable = cf_unreadable_describe(s, x->res->unreadable_text,
+							    sizeof(x->res->unreadable_text));
 	if (!r)
 		r = become_trusted(x, s);
 	cf_session_free(s);

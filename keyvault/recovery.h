@@ -45,6 +45,8 @@ struct cf_recovery_result {
 	unsigned k, n, released;           /* contacts: the split, and releases received */
 	char released_by[256];             /* contacts: who released, comma-separated */
 	int waiting;                       /* contacts: fewer than k released so far */
+	size_t unreadable;                 /* snapshots present that these keys do not open */
+	char unreadable_text[2048];        /* ...in plain words (cf_unreadable_describe) */
 };
 
 /*

@@ -134,6 +134,15 @@ out:
 	return r;
 }
 
+/* Is @id among the present manifests this device cannot read? */
+static int newer_unreadable(const struct cf_chain *ch, const uint8_t id[32])
+{
+	for (size_t i = 0; i < ch->nopaque; i++)
+		if (!ch->opaque[i].forget && cf_core_equal(ch->opaque[i].id, id, 32))
+			return 1;
+	return 0;
+}
+
 int cf_witness_check(struct cf_kvclient *c, struct cf_session *s)
 {
 	const struct cf_chain *ch = s->snaps ? cf_snapshots_chain(s->snaps) : NULL;
@@ -155,6 +164,12 @@ int cf_witness_check(struct cf_kvclient *c, struct cf_session *s)
 	json_decref(w);
 	if (r)
 		return r;
+	if (ch && ch->unreadable_newer && newer_unreadable(ch, id)) {
+		cf_log_warn("%s: the newest snapshot (#%llu, witnessed by the key vault) is sealed"
+			    " under a key epoch this device does not hold",
+			    cf_repo_url(s->repo), (unsigned long long)seq);
+		return 0;
+	}
 	if (!ch || !ch->has_newest || ch->newest_seq < seq) {
 		cf_log_err("%s is behind the key vault's freshness witness: a trusted device"
 			   " made snapshot #%llu, but storage only has %s%llu: the newest snapshots"
@@ -166,7 +181,8 @@ int cf_witness_check(struct cf_kvclient *c, struct cf_session *s)
 	}
 	if (seq > 0 && seq <= ch->n) {
 		const struct cf_chain_entry *e = &ch->entries[seq - 1];
-		if (e->seq == seq && !cf_core_equal(e->id, id, 32)) {
+		if (e->seq == seq && !(e->flags & CF_CHAIN_ID_UNKNOWN) &&
+		    !cf_core_equal(e->id, id, 32)) {
 			cf_log_err("%s: snapshot #%llu differs from the one the key vault witnessed"
 				   " (a forked or replaced history)",
 				   cf_repo_url(s->repo), (unsigned long long)seq);

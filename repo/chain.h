@@ -24,12 +24,25 @@ struct cf_chain_seen {
 enum {
 	CF_CHAIN_PRESENT = 1u << 0,   /* the manifest is in the repository */
 	CF_CHAIN_FORGOTTEN = 1u << 1, /* a forget record names it */
+	CF_CHAIN_UNREADABLE = 1u << 2, /* in a run of sequences this device cannot read */
+	CF_CHAIN_ID_UNKNOWN = 1u << 3, /* with UNREADABLE: below the run's top, id is zero */
+};
+
+/*
+ * A manifest or forget record that is authentic (its name, framing, a trusted signer and
+ * the signature checked) but sealed under a key epoch this device does not hold: its
+ * sequence and prev are unknown (docs/repository-manifests.md, "Unreadable epochs").
+ */
+struct cf_chain_opaque {
+	uint8_t id[CF_MANIFEST_ID_BYTES];
+	uint32_t epoch; /* authenticated by the signature */
+	int forget;     /* 1: a forget record; 0: a manifest */
 };
 
 struct cf_chain_entry {
 	uint64_t seq;
-	uint8_t id[CF_MANIFEST_ID_BYTES];
-	unsigned flags;                     /* CF_CHAIN_* */
+	uint8_t id[CF_MANIFEST_ID_BYTES];   /* zero when CF_CHAIN_ID_UNKNOWN */
+	unsigned flags;                     /* CF_CHAIN_*: PRESENT and/or FORGOTTEN; UNREADABLE */
 	const struct cf_manifest *manifest; /* when PRESENT: one of the inputs */
 	const struct cf_forget *forget;     /* when FORGOTTEN: one of the inputs */
 };
@@ -44,6 +57,11 @@ struct cf_chain {
 	int has_newest; /* 0 for an empty repository */
 	uint64_t newest_seq;
 	uint8_t newest_id[CF_MANIFEST_ID_BYTES];
+	size_t unreadable;       /* sequences in unreadable runs (entries flagged UNREADABLE) */
+	size_t unreadable_newer; /* unreadable manifests of an epoch above the newest readable
+				    one: later snapshots whose sequence this device cannot know */
+	const struct cf_chain_opaque *opaque; /* the unreadable inputs (caller's array) */
+	size_t nopaque;
 };
 
 /*
@@ -68,10 +86,33 @@ int cf_chain_verify(struct cf_chain **out, uint64_t *bad_seq,
 		    const struct cf_chain_seen *seen);
 
 /*
+ * cf_chain_verify_partial - cf_chain_verify for a device that cannot read every epoch:
+ * @opaque (@no entries, see struct cf_chain_opaque) are the authentic objects it cannot
+ * open. With @no == 0 it is exactly cf_chain_verify. Otherwise a run of sequences with no
+ * readable manifest or forget record (a hole) is accepted only when unreadable objects
+ * account for every sequence of it: an unreadable manifest whose epoch lies between the
+ * epochs of the live manifests below and above the run, or an unreadable forget record
+ * of an epoch not below the one under the run; each object accounts for one sequence at
+ * most, and the unreadable manifest the run's upper neighbour names as prev belongs to
+ * that run (its epoch not above the neighbour's). Every other rule, and the rollback
+ * check against @seen, is applied unchanged to what is readable. Entries of a hole are
+ * flagged CF_CHAIN_UNREADABLE (the top one carries the id its successor names). A hole
+ * longer than @no is refused at once. Returns as cf_chain_verify; CF_E_CORRUPT with
+ * *@bad_seq at a hole's top sequence when the objects do not account for it.
+ */
+int cf_chain_verify_partial(struct cf_chain **out, uint64_t *bad_seq,
+			    const struct cf_manifest *const *manifests, size_t nm,
+			    const struct cf_forget *const *forgets, size_t nf,
+			    const struct cf_chain_opaque *opaque, size_t no,
+			    const struct cf_chain_seen *seen);
+
+/*
  * cf_chain_next - the seq and prev of the next manifest to write: one more than the
  * newest of @c (forgotten ones count) and of @seen (may be NULL), prev the newest id.
  * *@has_prev is 0 for the first snapshot of a repository. Returns 0; CF_E_ROLLBACK when
- * @seen is newer than @c (the chain was not verified against it); CF_E_LIMIT when the
+ * @seen is newer than @c (the chain was not verified against it); CF_E_NOTFOUND when
+ * @c->unreadable_newer is not 0 (the newest snapshots are in an epoch this device does
+ * not hold: the next sequence is unknown, and guessing would fork); CF_E_LIMIT when the
  * sequence would exceed CF_MANIFEST_MAX_INT; CF_E_INVAL.
  */
 int cf_chain_next(const struct cf_chain *c, const struct cf_chain_seen *seen, uint64_t *seq,

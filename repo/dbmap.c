@@ -504,6 +504,44 @@ int cf_dbmap_walk(const struct cf_archive_ref *root, cf_dbmap_get_fn get, void *
 	return r;
 }
 
+int cf_dbmap_extents(const struct cf_archive_ref *root, uint64_t size, cf_dbmap_get_fn get,
+                     void *gctx, cf_dbmap_extent_fn cb, void *ctx)
+{
+	struct root rt = {0};
+	uint64_t page = 0;
+	int r;
+
+	if (!root || !get || !cb)
+		return CF_E_INVAL;
+	r = root_load(&rt, root, get, gctx);
+	if (!r && rt.pages * rt.page_size != size) {
+		cf_log_err("database page map: %llu pages of %u bytes, but the entry is %llu bytes",
+		           (unsigned long long)rt.pages, (unsigned)rt.page_size,
+		           (unsigned long long)size);
+		r = CF_E_CORRUPT;
+	}
+	for (uint32_t i = 0; !r && i < rt.n; i++) {
+		uint8_t *nb = NULL;
+		uint32_t n = 0;
+
+		r = node_load(&rt, i, get, gctx, &nb, &n);
+		for (uint32_t k = 0; !r && k < n; k++) {
+			const uint8_t *e = nb + NODE_FIXED + (size_t)k * EXT_BYTES;
+			struct cf_dbmap_loc loc;
+			uint32_t cnt = get32(e);
+
+			memcpy(loc.id, e + 4, CF_BLOB_ID_BYTES);
+			loc.bundle_pages = get16(e + 4 + CF_BLOB_ID_BYTES);
+			loc.slot = get16(e + 6 + CF_BLOB_ID_BYTES);
+			r = cb(ctx, rt.page_size, page, cnt, &loc);
+			page += cnt;
+		}
+		free(nb);
+	}
+	free(rt.buf);
+	return r;
+}
+
 static int src_open(void *ctx, const struct cf_archive_entry *e, void **h)
 {
 	struct cf_dbmap_src *s = ctx;

@@ -100,6 +100,26 @@ int cf_dbmap_walk(const struct cf_archive_ref *root, cf_dbmap_get_fn get, void *
                   void *ctx);
 
 /*
+ * cf_dbmap_extent_fn - @count pages of the body, from page @page on (pages of @page_size
+ * bytes), are slots @loc->slot .. @loc->slot + @count - 1 of bundle @loc->id, which holds
+ * @loc->bundle_pages pages. Return 0 to go on, anything else to stop with that value.
+ */
+typedef int (*cf_dbmap_extent_fn)(void *ctx, uint32_t page_size, uint64_t page, uint32_t count,
+                                  const struct cf_dbmap_loc *loc);
+
+/*
+ * cf_dbmap_extents - decode the map whose root is @root, which must describe exactly
+ * @size bytes, fetching the root and nodes (never the bundles) through @get, and call @cb
+ * for every extent in page order: together they cover pages 0 .. pages-1 once each. Every
+ * extent is checked as cf_dbmap_reader checks it (1 <= bundle pages <= 256, slot + count
+ * <= bundle pages); the bundles' lengths are the caller's to check. For restorers that
+ * fetch bundles themselves (restore/plan.c). Returns 0; CF_E_CORRUPT / CF_E_FORMAT /
+ * CF_E_VERSION / CF_E_TRUNCATED (logged); errors of @get or @cb; CF_E_INVAL.
+ */
+int cf_dbmap_extents(const struct cf_archive_ref *root, uint64_t size, cf_dbmap_get_fn get,
+                     void *gctx, cf_dbmap_extent_fn cb, void *ctx);
+
+/*
  * cf_dbmap_body_source - a cf_tarstream body source for CHUNKLIST bodies over @get: set
  * it with cf_tarstream_set_body_source(s, cf_dbmap_body_source(), &dbmap_ctx) where the
  * context is a struct cf_dbmap_src.

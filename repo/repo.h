@@ -146,6 +146,8 @@ void cf_repo_pack_tickets(struct cf_repo *r, uint64_t *taken, uint64_t *durable)
 
 /*
  * cf_repo_get_blob - read, verify and decrypt blob (@type, @id); *@data malloc'ed.
+ * Thread-safe (the cache lookup runs under the writer lock, the pack read under the
+ * window lock, decryption and the id check unlocked), also next to cf_repo_put_blob.
  * Returns 0; CF_E_NOTFOUND (not in any index); CF_E_AUTH / CF_E_CORRUPT (damaged pack:
  * the message names the pack object); storage errors.
  */

@@ -292,8 +292,10 @@ static struct repo_window *window_take(struct cf_repo *r, uint64_t len,
 				       const struct repo_window *keep)
 {
 	struct repo_window *best = NULL;
+	/* without read-ahead (file://) a few windows serve every reader: more cost memory */
+	int nwin = cf_storage_parallel(r->st) > 1 ? CF_REPO_WINDOWS : 3;
 
-	for (int i = 0; i < CF_REPO_WINDOWS; i++) {
+	for (int i = 0; i < nwin; i++) {
 		struct repo_window *w = &r->win[i];
 		if (w == keep || atomic_load(&w->state) == WIN_PENDING)
 			continue;
@@ -414,7 +416,9 @@ int cf_repo_get_blob(struct cf_repo *r, enum cf_blob_type type, const uint8_t id
 
 	if (!r->cache || !r->ring)
 		return CF_E_INVAL;
+	cf_repo_lock(r); /* the cache is shared with other readers and writers */
 	rc = cf_cache_find_blob(r->cache, (uint8_t)type, id, &loc);
+	cf_repo_unlock(r);
 	if (rc)
 		return rc;
 	k = cf_keyring_get(r->ring, loc.epoch);

@@ -23,6 +23,8 @@ struct cf_snapshots {
 	size_t npresent;
 	struct cf_snapshot_problem *problems;
 	size_t nproblems, capp;
+	struct cf_chain_opaque *o; /* authentic, but of an epoch this device does not hold */
+	size_t no, capo;
 	struct cf_chain *chain;
 };
 
@@ -61,14 +63,98 @@ static int grow(void **v, size_t *cap, size_t n)
 	return 0;
 }
 
+/*
+ * The signers trusted for an object of @epoch, which this device does not hold (so it
+ * cannot open that epoch's roster): the devices in the rosters of the held epochs after
+ * it (trusted by whoever started those epochs, who held @epoch), or, when it holds none
+ * after it, of the held epochs before it. *@out is malloc'ed (may be NULL when empty).
+ */
+static int opaque_signers(struct cf_repo *r, uint32_t epoch, struct cf_pubid **out,
+			  size_t *nout)
+{
+	const struct cf_repokeys *cur = cf_keyring_current(cf_repo_keyring(r));
+	uint32_t top = cur ? cf_repokeys_epoch(cur) : 0;
+	struct cf_pubid *v = NULL;
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2 && n == 0; pass++) {
+		uint64_t from = pass ? 1 : (uint64_t)epoch + 1;
+		uint64_t to = pass ? (uint64_t)epoch - 1 : top;
+		for (uint64_t e = from; e <= to; e++) {
+			size_t k = 0;
+			const struct cf_pubid *ids = cf_repo_roster(r, (uint32_t)e, &k);
+			struct cf_pubid *nv;
+
+			if (!ids || !k)
+				continue;
+			nv = realloc(v, (n + k) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			memcpy(v + n, ids, k * sizeof(*v));
+			n += k;
+		}
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/*
+ * An object of an epoch this device does not hold: authenticate it (name, framing,
+ * signer, signature: the decoder's checks up to the decryption, which must then fail
+ * with CF_E_NOTFOUND) and keep it as unreadable. Returns 0 or the decoder's refusal.
+ */
+static int load_opaque(struct load_ctx *c, const uint8_t *bytes, size_t len,
+		       const uint8_t id[32], uint32_t epoch)
+{
+	const struct cf_keyring *ring = cf_repo_keyring(c->r);
+	struct cf_snapshots *s = c->s;
+	struct cf_pubid *trusted = NULL;
+	struct cf_manifest *m = NULL;
+	struct cf_forget *f = NULL;
+	size_t nt = 0;
+	int r = opaque_signers(c->r, epoch, &trusted, &nt);
+
+	if (r)
+		return r;
+	if (c->forget)
+		r = cf_forget_decode(&f, bytes, len, id, ring, cf_repo_id(c->r), trusted, nt);
+	else
+		r = cf_manifest_decode(&m, bytes, len, id, ring, cf_repo_id(c->r), trusted, nt);
+	free(trusted);
+	if (!r) { /* cannot be: the epoch is not held */
+		cf_manifest_free(m);
+		cf_forget_free(f);
+		return CF_E_CORRUPT;
+	}
+	if (r != CF_E_NOTFOUND)
+		return r;
+	if (s->no == s->capo) {
+		size_t cap = s->capo ? s->capo * 2 : 8;
+		struct cf_chain_opaque *nv = realloc(s->o, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		s->o = nv;
+		s->capo = cap;
+	}
+	memcpy(s->o[s->no].id, id, 32);
+	s->o[s->no].epoch = epoch;
+	s->o[s->no++].forget = c->forget;
+	return 0;
+}
+
 static int load_one(void *ctx, const char *name, uint64_t size)
 {
 	struct load_ctx *c = ctx;
-	const struct cf_pubid *signers;
+	const struct cf_pubid *signers = NULL;
 	uint8_t *bytes = NULL, id[32];
 	const char *hex = strrchr(name, '/');
 	size_t len = 0, ns = 0;
-	int r;
+	uint32_t epoch = 0;
+	int r, pr = 1;
 
 	(void)size;
 	if (!hex || cf_encode_unhex(id, 32, hex + 1) != 0)
@@ -80,14 +166,16 @@ static int load_one(void *ctx, const char *name, uint64_t size)
 	}
 	/* each object is judged by the roster of its own epoch */
 	if (!r) {
-		uint32_t epoch = 0;
-		int pr = c->forget ? cf_forget_peek(bytes, len, &epoch, NULL)
-				   : cf_manifest_peek(bytes, len, &epoch, NULL);
+		pr = c->forget ? cf_forget_peek(bytes, len, &epoch, NULL)
+			       : cf_manifest_peek(bytes, len, &epoch, NULL);
 		signers = pr ? NULL : cf_repo_roster(c->r, epoch, &ns);
 		if (pr)
 			ns = 0;
 	}
-	if (!r && !c->forget) {
+	if (!r && !pr && epoch && cf_repo_keyring(c->r) &&
+	    !cf_keyring_get(cf_repo_keyring(c->r), epoch)) {
+		r = load_opaque(c, bytes, len, id, epoch);
+	} else if (!r && !c->forget) {
 		struct cf_manifest *m = NULL;
 		r = cf_manifest_decode(&m, bytes, len, id, cf_repo_keyring(c->r), cf_repo_id(c->r),
 				       signers, ns);
@@ -144,8 +232,10 @@ int cf_snapshots_load(struct cf_snapshots **out, struct cf_repo *r,
 	if (c.err)
 		rc = c.err;
 	if (!rc)
-		rc = cf_chain_verify(&s->chain, bad_seq, (const struct cf_manifest *const *)s->m,
-				     s->nm, (const struct cf_forget *const *)s->f, s->nf, seen);
+		rc = cf_chain_verify_partial(&s->chain, bad_seq,
+					     (const struct cf_manifest *const *)s->m, s->nm,
+					     (const struct cf_forget *const *)s->f, s->nf, s->o,
+					     s->no, seen);
 	if (rc == CF_E_ROLLBACK)
 		cf_log_err("%s is older than what this device has already seen (sequence %llu):"
 			   " snapshots were deleted or an old copy is being served",
@@ -185,6 +275,7 @@ void cf_snapshots_free(struct cf_snapshots *s)
 	free(s->f);
 	free(s->present);
 	free(s->problems);
+	free(s->o);
 	free(s);
 }
 
@@ -207,6 +298,12 @@ size_t cf_snapshots_problems(const struct cf_snapshots *s, const struct cf_snaps
 {
 	*p = s->problems;
 	return s->nproblems;
+}
+
+size_t cf_snapshots_unreadable(const struct cf_snapshots *s, const struct cf_chain_opaque **o)
+{
+	*o = s->o;
+	return s->no;
 }
 
 int cf_snapshots_find(const struct cf_snapshots *s, const char *spec,

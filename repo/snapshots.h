@@ -53,6 +53,15 @@ size_t cf_snapshots_problems(const struct cf_snapshots *s,
 			     const struct cf_snapshot_problem **p);
 
 /*
+ * cf_snapshots_unreadable - the manifests and forget records that are authentic (name,
+ * framing, a signer trusted in a held epoch after theirs, signature) but sealed under an
+ * epoch this device does not hold (docs/repository-manifests.md, "Unreadable epochs").
+ * They are neither problems nor listed manifests; the chain accounts for them
+ * (cf_chain_verify_partial). *@o points into @s.
+ */
+size_t cf_snapshots_unreadable(const struct cf_snapshots *s, const struct cf_chain_opaque **o);
+
+/*
  * cf_repo_write_manifest - sign, encrypt and store @m under the current epoch (the
  * commit point: call after cf_repo_commit_index). @id receives its object id.
  */

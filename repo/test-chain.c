@@ -3,8 +3,8 @@
  * The snapshot chain: linear chains in any order, forgotten snapshots (middle, newest,
  * first, still present), gaps with the sequence named, forks (and a fork resolved by a
  * forget record), broken links, inconsistent records, epochs going backwards, rollback
- * against the device's seen (seq, id), cf_chain_next, a large chain, and an end-to-end
- * run over really encoded and decoded manifests.
+ * against the device's seen (seq, id), cf_chain_next, a large chain, an end-to-end run
+ * over really encoded and decoded manifests, and runs of unreadable epochs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,6 +456,144 @@ static void test_real_manifests(void)
 	cf_identity_free(dev);
 }
 
+/*
+ * Unreadable epochs (docs/repository-manifests.md, "Unreadable epochs"): manifests 1-2 in
+ * epoch 1, 3-5 in epoch 2 (not held), 6-8 in epoch 3. @opq lists the manifests passed
+ * as unreadable (not gone); @extra more unreadable objects.
+ */
+static int verify_partial(struct repo *r, const int *opq, const struct cf_chain_opaque *extra,
+			  size_t nextra, const struct cf_chain_seen *seen, uint64_t *bad,
+			  struct cf_chain **out)
+{
+	struct cf_chain_opaque o[MAXN + 8];
+	struct cf_chain *c = NULL;
+	size_t k = 0, no = 0;
+	int rc;
+
+	for (size_t i = r->nm; i >= 1; i--) {
+		if (r->gone[i])
+			continue;
+		if (opq[i]) {
+			memcpy(o[no].id, r->m[i].id, 32);
+			o[no].epoch = r->m[i].epoch;
+			o[no++].forget = 0;
+		} else {
+			r->mp[k++] = &r->m[i];
+		}
+	}
+	for (size_t i = 0; i < nextra; i++)
+		o[no++] = extra[i];
+	*bad = 12345;
+	rc = cf_chain_verify_partial(&c, bad, r->mp, k, r->fp, r->nf, o, no, seen);
+	CHECK((rc == 0) == (c != NULL));
+	if (out)
+		*out = c;
+	else
+		cf_chain_free(c);
+	return rc;
+}
+
+static void three_epochs(struct repo *r, int *opq)
+{
+	linear(r, 8);
+	memset(opq, 0, (MAXN + 1) * sizeof(*opq));
+	for (uint64_t s = 1; s <= 8; s++)
+		r->m[s].epoch = s <= 2 ? 1 : s <= 5 ? 2 : 3;
+	opq[3] = opq[4] = opq[5] = 1;
+}
+
+static void test_unreadable(void)
+{
+	static struct repo r;
+	static int opq[MAXN + 1];
+	struct cf_chain *c = NULL;
+	struct cf_chain_seen seen;
+	struct cf_chain_opaque fo = {{0}, 2, 1};
+	uint8_t prev[32];
+	uint64_t bad, seq;
+	int has_prev;
+
+	/* The hole 3-5 accounted for by the three unreadable manifests of epoch 2. */
+	three_epochs(&r, opq);
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, &c), 0);
+	REQUIRE(c);
+	CHECK(c->n == 8 && c->newest_seq == 8 && c->unreadable == 3 && !c->unreadable_newer);
+	CHECK(c->entries[4].seq == 5 && c->entries[4].flags == CF_CHAIN_UNREADABLE);
+	CHECK(memcmp(c->entries[4].id, r.m[5].id, 32) == 0 && !c->entries[4].manifest);
+	CHECK(c->entries[2].flags == (CF_CHAIN_UNREADABLE | CF_CHAIN_ID_UNKNOWN));
+	CHECK(c->entries[1].flags == CF_CHAIN_PRESENT && c->entries[1].manifest == &r.m[2]);
+	CHECK(c->entries[5].flags == CF_CHAIN_PRESENT && c->entries[5].manifest == &r.m[6]);
+	CHECK_RC(cf_chain_next(c, NULL, &seq, &has_prev, prev), 0);
+	CHECK(seq == 9 && has_prev && memcmp(prev, r.m[8].id, 32) == 0);
+	cf_chain_free(c);
+	c = NULL;
+
+	/* Without the unreadable objects: the gap, as for every other device. */
+	memset(opq, 0, (MAXN + 1) * sizeof(*opq));
+	r.gone[3] = r.gone[4] = r.gone[5] = 1;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, NULL), CF_E_CORRUPT);
+	CHECK(bad == 5);
+
+	/* The operator deletes one unreadable manifest: the others cannot stand for it. */
+	three_epochs(&r, opq);
+	r.gone[4] = 1;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, NULL), CF_E_CORRUPT);
+	CHECK(bad == 5);
+	/* ... nor a manifest of another epoch than the hole's (here: above epoch 3). */
+	fo.forget = 0;
+	fo.epoch = 4;
+	memset(fo.id, 0x44, 32);
+	CHECK_RC(verify_partial(&r, opq, &fo, 1, NULL, &bad, NULL), CF_E_CORRUPT);
+	CHECK(bad == 5);
+	/* ... but a forget record written in epoch 2 (the snapshot forgotten, then pruned). */
+	fo.forget = 1;
+	fo.epoch = 2;
+	CHECK_RC(verify_partial(&r, opq, &fo, 1, NULL, &bad, NULL), 0);
+	/* The newest readable snapshot names a deleted one: two left for three sequences. */
+	three_epochs(&r, opq);
+	r.gone[5] = 1;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, NULL), CF_E_CORRUPT);
+	CHECK(bad == 5);
+	/* The manifest named as prev must not be of a later epoch than its successor. */
+	three_epochs(&r, opq);
+	r.m[5].epoch = 4;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, NULL), CF_E_CORRUPT);
+	CHECK(bad == 5);
+
+	/* Rollback and forks are found as before in what is readable. */
+	three_epochs(&r, opq);
+	seen = seen_of(&r, 8);
+	r.gone[8] = 1;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, &seen, &bad, NULL), CF_E_ROLLBACK);
+	CHECK(bad == 8);
+	three_epochs(&r, opq);
+	r.m[9] = r.m[7];
+	r.m[9].id[9] = 1; /* a second snapshot 7 */
+	r.nm = 9;
+	r.gone[9] = 0;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, NULL), CF_E_CORRUPT);
+	CHECK(bad == 7);
+
+	/* The newest snapshots unreadable: their sequence is unknown, no next one is made. */
+	three_epochs(&r, opq);
+	for (int s = 3; s <= 8; s++)
+		opq[s] = 1;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, &c), 0);
+	REQUIRE(c);
+	CHECK(c->n == 2 && c->newest_seq == 2 && c->unreadable == 0 && c->unreadable_newer == 6);
+	CHECK_RC(cf_chain_next(c, NULL, &seq, &has_prev, prev), CF_E_NOTFOUND);
+	cf_chain_free(c);
+	c = NULL;
+
+	/* Unreadable from the first snapshot on: a hole down to sequence 1. */
+	three_epochs(&r, opq);
+	opq[1] = opq[2] = 1;
+	CHECK_RC(verify_partial(&r, opq, NULL, 0, NULL, &bad, &c), 0);
+	REQUIRE(c);
+	CHECK(c->n == 8 && c->unreadable == 5 && c->entries[0].seq == 1);
+	cf_chain_free(c);
+}
+
 int main(void)
 {
 	cf_log_set_level(CF_LOG_ERR); /* expected refusals */
@@ -469,5 +607,6 @@ int main(void)
 	test_epochs();
 	test_large();
 	test_real_manifests();
+	test_unreadable();
 	return check_finish();
 }

@@ -11,6 +11,7 @@
 
 #include "core/encode.h"
 #include "core/error.h"
+#include "keyvault/unreadable.h"
 #include "restore/check.h"
 #include "restore/cli.h"
 #include "restore/forget.h"
@@ -109,6 +110,16 @@ static json_t *snapshot_json(const struct cf_manifest *m)
 	                 fpr);
 }
 
+/* Snapshots sealed under epochs this device does not hold: said in plain words. */
+static void list_unreadable(const struct opts *o, struct cf_session *s)
+{
+	char text[2048];
+
+	if (cf_unreadable_describe(s, text, sizeof(text)))
+		fprintf(o->json ? stderr : stdout, "%s%s\n", o->json ? "restore: note: " : "\n",
+		        text);
+}
+
 int cmd_list(const struct opts *o)
 {
 	struct cf_session *s = NULL;
@@ -151,6 +162,7 @@ int cmd_list(const struct opts *o)
 		print_json(arr);
 	else if (!shown)
 		printf("no snapshots in %s\n", o->repo);
+	list_unreadable(o, s);
 	cf_session_free(s);
 	return o->json && !arr ? EXIT_FAIL : EXIT_OK;
 }
@@ -190,7 +202,7 @@ static int snapshot_report(const struct opts *o, const struct cf_manifest *m, co
                            const struct cf_restore_result *res)
 {
 	char id[CF_HEX_LEN(32)], size[32];
-	const char *check = o->verify ? "integrity_check" : "quick_check";
+	const char *check = o->verify ? "integrity_check" : "structure check";
 
 	hex_id(id, m->id);
 	if (o->json) {

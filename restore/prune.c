@@ -88,6 +88,7 @@ static int ref_entry(void *ctx, const struct cf_archive_entry *e)
 static int collect_refs(struct pr *p)
 {
 	const struct cf_snapshot_problem *prob = NULL;
+	const struct cf_chain_opaque *unread = NULL;
 	size_t nprob = cf_snapshots_problems(p->s->snaps, &prob);
 	int rc = 0;
 
@@ -96,6 +97,12 @@ static int collect_refs(struct pr *p)
 		           " while a snapshot cannot be read; run 'restore check'",
 		           cf_repo_url(p->r), nprob, nprob == 1 ? " was" : "s were", prob[0].name);
 		return CF_E_CORRUPT;
+	}
+	if (cf_snapshots_unreadable(p->s->snaps, &unread)) { /* their data looks unused here */
+		cf_log_err("%s: some snapshots are sealed under key epochs this device does not"
+		           " hold: prune deletes nothing here; run it on a device that holds every"
+		           " epoch", cf_repo_url(p->r));
+		return CF_E_NOTFOUND;
 	}
 	for (size_t i = 0; i < cf_snapshots_count(p->s->snaps) && !rc; i++) {
 		const struct cf_manifest *m = cf_snapshots_get(p->s->snaps, i);

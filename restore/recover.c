@@ -73,6 +73,9 @@ int cmd_recover(const struct opts *o)
 	if (!o->json)
 		printf("Recovered with %s: %u key epoch(s); this device is trusted now.\n",
 		       res.method, res.epochs);
+	if (res.unreadable) /* the restore below may find none it can read */
+		fprintf(o->json ? stderr : stdout, "%s%s\n", o->json ? "restore: note: " : "",
+			res.unreadable_text);
 	so.args = latest;
 	so.nargs = 1;
 	rc = cmd_snapshot(&so);

@@ -5,8 +5,9 @@
  * Restoring a snapshot into a folder (`restore snapshot`, docs/restore.md).
  *
  * The snapshot is always extracted into a fresh private folder next to the target
- * (cf_extract_tmpdir), checked (every blob authenticated on the way; the restored
- * database's PRAGMA quick_check or integrity_check), and only then moved into place in
+ * (cf_extract_tmpdir) by the parallel restorer (restore/plan.h), checked (every blob
+ * authenticated and its keyed id checked on the way; the restored database's structure,
+ * restore/dbcheck.h, or with @verify PRAGMA integrity_check), and only then moved into place in
  * one step (cf_extract_swap_into). On any failure the temporary folder is removed and
  * the target is exactly as it was: a restore never leaves half a store behind, and
  * never half-overwrites a live one.
@@ -23,7 +24,7 @@ struct cf_restore_opts {
 	const char *const *paths;          /* restore only these entries (and what lies below) */
 	size_t npaths;                     /* 0: everything */
 	int in_place;                      /* @to may hold a store: replace it atomically */
-	int verify;                        /* full integrity_check instead of quick_check */
+	int verify;                        /* integrity_check instead of the structural check */
 	int progress;                      /* progress line on stderr (a terminal) */
 	const volatile sig_atomic_t *stop; /* may be NULL; non-zero: abort (SIGINT) */
 };

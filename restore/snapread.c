@@ -133,6 +133,11 @@ struct cf_tarstream *cf_snapread_tar(struct cf_snapread *s)
 	return s->tar;
 }
 
+struct cf_tree_reader *cf_snapread_tree(struct cf_snapread *s)
+{
+	return s->tree;
+}
+
 void cf_snapread_free(struct cf_snapread *s)
 {
 	if (!s)

@@ -28,6 +28,12 @@ int cf_snapread_new(struct cf_snapread **out, struct cf_repo *r, const struct cf
 /* cf_snapread_tar - the tar stream (owned by @s; read, filter or export it). */
 struct cf_tarstream *cf_snapread_tar(struct cf_snapread *s);
 
+/*
+ * cf_snapread_tree - the snapshot's entries (owned by @s): for readers that fetch the file
+ * contents themselves (restore/plan.h). Use either this or the tar stream, not both.
+ */
+struct cf_tree_reader *cf_snapread_tree(struct cf_snapread *s);
+
 /* cf_snapread_free - release the stream and its tree reader. Accepts NULL. */
 void cf_snapread_free(struct cf_snapread *s);
 

@@ -30,7 +30,7 @@ id=$(json_get "$tmp/list.json" 'd[0]["id"]')
 # --- the whole snapshot: by 'latest', by id prefix, by #sequence ---
 expect 0 "snapshot latest" -- "$rs" snapshot latest --to "$tmp/out1" "${R[@]}"
 check_same "$tmp/store" "$tmp/out1" "restore of latest"
-grep -q 'quick_check ok' "$tmp/out" && ok || bad "quick_check reported"
+grep -q 'database: structure check ok' "$tmp/out" && ok || bad "the default database check reported"
 expect 0 "snapshot by id prefix, --verify" -- "$rs" snapshot "${id:0:10}" --verify --to "$tmp/out2/" "${R[@]}"
 check_same "$tmp/store" "$tmp/out2" "restore by id prefix"
 grep -q 'integrity_check ok' "$tmp/out" && ok || bad "integrity_check reported"

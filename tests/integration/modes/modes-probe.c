@@ -16,6 +16,10 @@
  *       what backupd does after a snapshot: post the newest one as the freshness witness
  *   modes-probe index-epochs REPO_DIR
  *       the epochs of the index objects in storage, one per line
+ *   modes-probe forge-manifest STATE_DIR CACHE_DIR REPO EPOCH SEQ
+ *       an intruder's manifest: a copy of the newest snapshot STATE_DIR reads, with SEQ,
+ *       signed by a fresh identity no roster names and sealed under a random key as
+ *       epoch EPOCH; stored in snapshots/ and its id printed
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +31,7 @@
 #include "core/core.h"
 #include "core/encode.h"
 #include "core/error.h"
+#include "core/identity.h"
 #include "keyvault/account.h"
 #include "keyvault/kvapi.h"
 #include "keyvault/session.h"
@@ -353,6 +358,47 @@ static int index_epochs(char **argv)
 	return 0;
 }
 
+static int forge_manifest(char **argv)
+{
+	struct cf_session *s = NULL;
+	struct cf_identity *intruder = NULL;
+	struct cf_repokeys *keys = NULL;
+	struct cf_manifest m;
+	uint8_t mk[32], id[32], *bytes = NULL;
+	char name[CF_STORAGE_NAME_MAX], hex[CF_HEX_LEN(32)];
+	size_t len = 0;
+	int r = open_session(&s, argv);
+
+	cf_core_random(mk, sizeof(mk));
+	if (!r && !cf_snapshots_count(s->snaps))
+		r = CF_E_NOTFOUND;
+	if (!r)
+		r = cf_identity_new(&intruder);
+	if (!r)
+		r = cf_repokeys_new(&keys, (uint32_t)strtoul(argv[4], NULL, 10), mk);
+	if (!r) {
+		m = *cf_snapshots_get(s->snaps, cf_snapshots_count(s->snaps) - 1);
+		m.seq = strtoull(argv[5], NULL, 10);
+		r = cf_manifest_encode(&bytes, &len, &m, intruder, keys, cf_repo_id(s->repo));
+	}
+	if (!r) {
+		cf_object_id(bytes, len, id);
+		cf_repo_object_name(name, "snapshots", id);
+		r = cf_storage_put_buf(cf_repo_storage(s->repo), name, bytes, len);
+	}
+	if (!r) {
+		cf_encode_hex(hex, id, 32);
+		printf("%s\n", hex);
+	} else {
+		fprintf(stderr, "forge-manifest: %s\n", cf_strerror(r));
+	}
+	free(bytes);
+	cf_repokeys_free(keys);
+	cf_identity_free(intruder);
+	cf_session_free(s);
+	return r ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (cf_core_init() != 0)
@@ -367,6 +413,8 @@ int main(int argc, char **argv)
 		return witness_post(argv + 1);
 	if (argc == 3 && !strcmp(argv[1], "index-epochs"))
 		return index_epochs(argv + 1);
+	if (argc == 7 && !strcmp(argv[1], "forge-manifest"))
+		return forge_manifest(argv + 1);
 	fprintf(stderr, "usage: see the top of modes-probe.c\n");
 	return 2;
 }
