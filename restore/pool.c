@@ -39,11 +39,19 @@ struct cf_pool {
 	int joined;
 };
 
+/*
+ * One worker per CPU, at most DEFAULT_MAX: each holds ~7 MiB (three buffers of the
+ * largest blob), and the memory bar is 64 MiB for the whole process. COFFER_THREADS
+ * may ask for more, up to MAX_THREADS.
+ */
+#define DEFAULT_MAX 4
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *env = getenv("COFFER_THREADS");
 
+	if (n > DEFAULT_MAX)
+		n = DEFAULT_MAX;
 	if (env && atoi(env) > 0)
 		n = atoi(env);
 	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
