@@ -634,7 +634,7 @@ int cf_extract_swap_into_flags(const char *tmpdir, const char *live_dir, unsigne
 	if (fd >= 0) {
 		if (have_live)
 			(void)fchmod(fd, ls.st_mode & 07777);
-		if (syncfs(fd) != 0)
+		if (have_live && syncfs(fd) != 0)
 			cf_log_warn("cannot flush %s: %s", tmpdir, strerror(errno));
 		close(fd);
 	}

@@ -202,9 +202,6 @@ static int run_item(struct cf_pool *p, const struct cf_pool_item *it)
 			cf_log_err("cannot write \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
 			           strerror(-rc));
-		else /* start writing it to disk now: the flush before the move has less to do */
-			(void)sync_file_range(it->file->fd, (off_t)c->dst, c->len,
-			                      SYNC_FILE_RANGE_WRITE);
 		done += c->len;
 	}
 	free(buf);

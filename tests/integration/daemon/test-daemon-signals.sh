@@ -100,7 +100,7 @@ start_daemon d3 --config "$conf"
 d3=$dpid
 wait_for 300 logged d3 "serving" && ok || bad "d3 starts"
 genstore --mutate "$ST" || bad "genstore --mutate"
-head -c 64M /dev/urandom >"$ST/Attachments/large.bin" # new content: a long run
+head -c 512M /dev/urandom >"$ST/Attachments/large.bin" # new content: a run long enough (~2 s) to be seen running
 expect 0 "now --no-wait starts a run in the daemon" -- "$bd" now --no-wait --config "$conf"
 running_now() { [ "$(db_q "$S" "SELECT count(*) FROM job WHERE kind = 'backup' AND status = 'running' AND trigger = 'now'")" = 1 ]; }
 wait_for 300 running_now && ok || bad "the asked-for run starts"
