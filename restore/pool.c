@@ -334,6 +334,19 @@ static void join_all(struct cf_pool *p)
 	p->joined = 1;
 }
 
+/* Drop the items no worker took (after an error or a cancel). */
+static void drop_queued(struct cf_pool *p)
+{
+	while (p->head) {
+		struct cf_pool_item *it = p->head;
+
+		p->head = it->next;
+		item_drop(p, it);
+	}
+	p->tail = NULL;
+	p->queued = 0;
+}
+
 int cf_pool_finish(struct cf_pool *p, void (*tick)(void *ctx), void *ctx)
 {
 	int rc;
@@ -359,15 +372,7 @@ int cf_pool_finish(struct cf_pool *p, void (*tick)(void *ctx), void *ctx)
 	}
 	pthread_mutex_unlock(&p->mu);
 	join_all(p);
-	/* after an error the workers left items behind: drop them */
-	while (p->head) {
-		struct cf_pool_item *it = p->head;
-
-		p->head = it->next;
-		item_drop(p, it);
-	}
-	p->tail = NULL;
-	p->queued = 0;
+	drop_queued(p); /* after an error the workers left items behind */
 	rc = failed(p);
 	return rc;
 }
@@ -391,12 +396,7 @@ void cf_pool_free(struct cf_pool *p)
 		pthread_mutex_unlock(&p->mu);
 		join_all(p);
 	}
-	while (p->head) {
-		struct cf_pool_item *it = p->head;
-
-		p->head = it->next;
-		item_drop(p, it);
-	}
+	drop_queued(p);
 	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->room);
 	pthread_cond_destroy(&p->more);
