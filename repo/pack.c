@@ -12,19 +12,18 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "repo/object.h"
+#include "repo/spool.h"
 #include "util/log.h"
 
-static const uint8_t pack_magic[4] = {'C', 'F', 'P', 0x01};
+static const uint8_t pack_magic[4] = {'C', 'F', 'P', 0x01};    /* named by all its bytes */
+static const uint8_t pack_magic_v2[4] = {'C', 'F', 'P', 0x02}; /* named by its tail */
 static const uint8_t trailer_magic[4] = {'C', 'F', 'P', 'T'};
-
-#define COPY_BUF (256u << 10)
 
 struct cf_packw {
 	const struct cf_repokeys *k;
 	uint8_t repo_id[CF_REPO_ID_BYTES];
-	char *spool_dir;
-	int spool;                    /* the pack being written: magic, blobs in arrival order */
-	uint64_t spool_len;           /* bytes written to it */
+	struct cf_spool *spool;       /* the pack being written: magic, blobs in arrival order */
+	struct cf_hash *h;            /* version 1 names: the spool's writer hashes every byte */
 	struct cf_pack_entry *e;      /* final offsets */
 	size_t n, cap;
 	int full;                     /* closed at the target size: finer padding */
@@ -41,79 +40,26 @@ static uint32_t get_le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* An anonymous file in @dir: O_TMPFILE where the filesystem has it, else mkstemp+unlink. */
-static int anon_file(const char *dir)
-{
-	char *path = NULL;
-	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd >= 0 ? fd : -errno;
-	if (asprintf(&path, "%s/.cfspool-XXXXXX", dir) < 0)
-		return -ENOMEM;
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path);
-	free(path);
-	return fd >= 0 ? fd : -errno;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int pread_all(int fd, uint8_t *p, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t got = pread(fd, p, len, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (got == 0)
-			return -EIO;
-		p += got;
-		len -= (size_t)got;
-		off += (uint64_t)got;
-	}
-	return 0;
-}
-
 int cf_packw_new(struct cf_packw **out, const char *spool_dir, const struct cf_repokeys *k,
-		 const uint8_t repo_id[CF_REPO_ID_BYTES])
+		 const uint8_t repo_id[CF_REPO_ID_BYTES], unsigned flags)
 {
 	struct cf_packw *p = calloc(1, sizeof(*p));
-	int fd;
+	int r;
 
 	if (!p)
 		return -ENOMEM;
-	p->spool_dir = strdup(spool_dir);
-	fd = p->spool_dir ? anon_file(spool_dir) : -ENOMEM;
-	if (fd < 0) {
-		cf_log_err("cannot create a spool file in %s: %s", spool_dir, strerror(-fd));
-		free(p->spool_dir);
-		free(p);
-		return fd;
-	}
-	p->spool = fd;
-	p->k = k;
-	fd = write_all(p->spool, pack_magic, sizeof(pack_magic));
-	if (fd) {
-		cf_log_err("writing pack spool in %s: %s", spool_dir, strerror(-fd));
+	r = cf_spool_new(&p->spool, spool_dir, !!(flags & CF_PACKW_DIRECT));
+	if (!r && !(flags & CF_PACKW_NAME_TAIL))
+		r = cf_hash_new(&p->h, 32, NULL);
+	if (!r && p->h)
+		cf_spool_hash(p->spool, p->h);
+	if (!r)
+		r = cf_spool_append(p->spool, p->h ? pack_magic : pack_magic_v2, sizeof(pack_magic));
+	if (r) {
 		cf_packw_free(p);
-		return fd;
+		return r;
 	}
-	p->spool_len = sizeof(pack_magic);
+	p->k = k;
 	memcpy(p->repo_id, repo_id, CF_REPO_ID_BYTES);
 	*out = p;
 	return 0;
@@ -123,16 +69,20 @@ void cf_packw_free(struct cf_packw *p)
 {
 	if (!p)
 		return;
-	if (p->spool >= 0)
-		close(p->spool);
+	cf_spool_free(p->spool); /* first: its writer may still use the hash */
+	cf_hash_free(p->h);
 	free(p->e);
-	free(p->spool_dir);
 	free(p);
 }
 
 uint64_t cf_packw_bytes(const struct cf_packw *p)
 {
-	return p->spool_len;
+	return cf_spool_len(p->spool);
+}
+
+int cf_packw_direct(const struct cf_packw *p)
+{
+	return cf_spool_direct(p->spool);
 }
 
 size_t cf_packw_count(const struct cf_packw *p)
@@ -144,10 +94,11 @@ int cf_packw_add(struct cf_packw *p, uint8_t type, const uint8_t id[CF_BLOB_ID_B
 		 const uint8_t *stored, uint32_t stored_len, uint32_t raw_len)
 {
 	struct cf_pack_entry *e;
+	uint64_t at = cf_spool_len(p->spool);
 	int r;
 
 	/* room for the header, the table (one entry more) and its framing, and padding */
-	if (p->spool_len + stored_len + (p->n + 1) * CF_PACK_ENTRY_BYTES + 4096 >
+	if (at + stored_len + (p->n + 1) * CF_PACK_ENTRY_BYTES + 4096 >
 	    CF_PACK_MAX_BYTES / 8 * 7)
 		return CF_E_LIMIT;
 	if (p->n == p->cap) {
@@ -158,18 +109,15 @@ int cf_packw_add(struct cf_packw *p, uint8_t type, const uint8_t id[CF_BLOB_ID_B
 		p->e = e;
 		p->cap = cap;
 	}
-	r = write_all(p->spool, stored, stored_len);
-	if (r) {
-		cf_log_err("writing pack spool in %s: %s", p->spool_dir, strerror(-r));
-		return r;
-	}
+	r = cf_spool_append(p->spool, stored, stored_len);
+	if (r)
+		return r; /* logged by the spool */
 	e = &p->e[p->n++];
 	e->type = type;
 	memcpy(e->id, id, CF_BLOB_ID_BYTES);
-	e->offset = (uint32_t)p->spool_len;
+	e->offset = (uint32_t)at;
 	e->length = stored_len;
 	e->raw_length = raw_len;
-	p->spool_len += stored_len;
 	return 0;
 }
 
@@ -261,105 +209,98 @@ int cf_pack_entries_decode(const uint8_t *in, size_t len, size_t *used,
 	return 0;
 }
 
-/*
- * Hash what add() wrote (read back from the page cache): done by finish, outside the
- * repository lock, so several packs are hashed on several cores.
- */
-static int hash_written(struct cf_packw *p, struct cf_hash *h, uint64_t *pos)
-{
-	uint8_t *buf = malloc(COPY_BUF);
-	int r = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (*pos < p->spool_len && !r) {
-		uint64_t left = p->spool_len - *pos;
-		size_t chunk = left < COPY_BUF ? (size_t)left : COPY_BUF;
-		r = pread_all(p->spool, buf, chunk, *pos);
-		if (!r)
-			cf_hash_update(h, buf, chunk);
-		*pos += chunk;
-	}
-	free(buf);
-	return r;
-}
-
-static int write_hashed(int fd, struct cf_hash *h, const uint8_t *b, size_t len, uint64_t *pos)
-{
-	cf_hash_update(h, b, len);
-	*pos += len;
-	return write_all(fd, b, len);
-}
-
 int cf_packw_finish(struct cf_packw *p, int *fd_out, uint64_t *size, uint8_t pack_id[32],
 		    struct cf_pack_entry **entries, size_t *n)
 {
-	uint8_t *list = NULL, *plain = NULL, *table = NULL, trailer[8], zeros[4096] = {0};
+	uint8_t *list = NULL, *plain = NULL, *table = NULL, zeros[4096] = {0};
 	size_t list_len = 0, table_len = 0;
-	struct cf_hash *h = NULL;
-	uint64_t pos = 0, total, pad;
-	int fd = p->spool, r;
+	uint64_t total, pad;
+	int fd = -1, r;
 
-	if (lseek(fd, 0, SEEK_END) < 0 || (uint64_t)lseek(fd, 0, SEEK_CUR) != p->spool_len) {
-		r = -EIO;
-		goto fail;
-	}
-	r = cf_hash_new(&h, 32, NULL);
-	if (r)
-		goto fail;
-	r = hash_written(p, h, &pos);
-	if (r)
-		goto fail;
 	/* the table (offsets are final now) as an encrypted object: epoch || entries */
 	r = cf_pack_entries_encode(&list, &list_len, p->e, p->n);
 	if (r)
-		goto fail;
+		goto out;
 	plain = malloc(4 + list_len);
 	if (!plain) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	put_le32(plain, cf_repokeys_epoch(p->k));
 	memcpy(plain + 4, list, list_len);
 	r = cf_object_seal(&table, &table_len, p->k, p->repo_id, CF_OBJ_PACK_TABLE, plain,
 			   4 + list_len);
 	if (r)
-		goto fail;
-	total = pos + table_len + CF_PACK_TRAILER_BYTES;
+		goto out;
+	free(plain); /* now the tail: table || trailer */
+	plain = realloc(table, table_len + CF_PACK_TRAILER_BYTES);
+	if (!plain) {
+		r = -ENOMEM;
+		goto out;
+	}
+	table = plain;
+	plain = NULL;
+	put_le32(table + table_len, (uint32_t)table_len);
+	memcpy(table + table_len + 4, trailer_magic, 4);
+	total = cf_spool_len(p->spool) + table_len + CF_PACK_TRAILER_BYTES;
 	for (pad = cf_pack_padded(total, p->full) - total; pad && !r;) {
 		size_t c = pad < sizeof(zeros) ? (size_t)pad : sizeof(zeros);
-		r = write_hashed(fd, h, zeros, c, &pos);
+		r = cf_spool_append(p->spool, zeros, c);
 		pad -= c;
 	}
-	put_le32(trailer, (uint32_t)table_len);
-	memcpy(trailer + 4, trailer_magic, 4);
 	if (!r)
-		r = write_hashed(fd, h, table, table_len, &pos);
+		r = cf_spool_append(p->spool, table, table_len + CF_PACK_TRAILER_BYTES);
 	if (!r)
-		r = write_hashed(fd, h, trailer, sizeof(trailer), &pos);
+		r = cf_spool_finish(p->spool, &fd); /* a version 1 name: hashed by the writer */
 	if (r)
-		goto fail;
-	cf_hash_final(h, pack_id);
+		goto out;
+	if (p->h)
+		cf_hash_final(p->h, pack_id);
+	else
+		r = cf_pack_tail_name(pack_id, cf_spool_len(p->spool), table,
+				      table_len + CF_PACK_TRAILER_BYTES);
+	if (r) {
+		close(fd);
+		goto out;
+	}
 	*fd_out = fd;
-	p->spool = -1; /* the caller's now */
-	*size = pos;
+	*size = cf_spool_len(p->spool);
 	*entries = p->e;
 	*n = p->n;
 	p->e = NULL;
 	p->n = p->cap = 0;
-	cf_hash_free(h);
-	free(list);
-	free(plain);
-	free(table);
-	return 0;
-fail:
-	if (r < 0 && r != -ENOMEM)
-		cf_log_err("writing pack in %s: %s", p->spool_dir, strerror(-r));
-	cf_hash_free(h);
+out:
 	free(list);
 	free(plain);
 	free(table);
 	return r;
+}
+
+int cf_pack_version(const uint8_t head[CF_PACK_HEADER_BYTES])
+{
+	if (!memcmp(head, pack_magic, sizeof(pack_magic)))
+		return 1;
+	if (!memcmp(head, pack_magic_v2, sizeof(pack_magic_v2)))
+		return 2;
+	return 0;
+}
+
+int cf_pack_tail_name(uint8_t id[32], uint64_t pack_size, const uint8_t *tail, size_t tail_len)
+{
+	struct cf_hash *h = NULL;
+	uint8_t pre[CF_PACK_HEADER_BYTES + 8];
+	int r = cf_hash_new(&h, 32, NULL);
+
+	if (r)
+		return r;
+	memcpy(pre, pack_magic_v2, sizeof(pack_magic_v2));
+	put_le32(pre + 4, (uint32_t)pack_size);
+	put_le32(pre + 8, (uint32_t)(pack_size >> 32));
+	cf_hash_update(h, pre, sizeof(pre));
+	cf_hash_update(h, tail, tail_len);
+	cf_hash_final(h, id);
+	cf_hash_free(h);
+	return 0;
 }
 
 int cf_pack_trailer(const uint8_t tail[CF_PACK_TRAILER_BYTES], uint64_t pack_size,

@@ -29,10 +29,16 @@ struct cf_packw;
 
 /*
  * cf_packw_new - start a pack for epoch keys @k in an anonymous spool file under
- * @spool_dir. Sets *@out only on success. Returns 0 or -errno.
+ * @spool_dir (repo/spool.h: written and hashed by a background thread). @flags:
+ * CF_PACKW_DIRECT writes the spool with O_DIRECT, for a spool that storage links into a
+ * local repository and nobody reads back soon; CF_PACKW_NAME_TAIL makes a version 2 pack,
+ * named by cf_pack_tail_name (else version 1, named by the hash of all its bytes). Sets *@out only on success. Returns 0 or
+ * -errno.
  */
+#define CF_PACKW_DIRECT 1u
+#define CF_PACKW_NAME_TAIL 2u /* a version 2 pack (repository format 2): cf_pack_tail_name */
 int cf_packw_new(struct cf_packw **out, const char *spool_dir, const struct cf_repokeys *k,
-		 const uint8_t repo_id[CF_REPO_ID_BYTES]);
+		 const uint8_t repo_id[CF_REPO_ID_BYTES], unsigned flags);
 
 /*
  * cf_packw_add - append one sealed blob (from cf_blob_seal) with its type, id and
@@ -56,14 +62,17 @@ size_t cf_packw_count(const struct cf_packw *p);
 
 /*
  * cf_packw_finish - complete the pack in its anonymous file (blobs in arrival order,
- * padding, table, trailer), hashing it as it goes; call it without holding locks that
- * other writers need (it reads the whole pack back once). On success *@fd is a descriptor the caller reads with pread and
- * closes, *@size its length, @pack_id the BLAKE2b-256 of its bytes (its name), and
+ * padding, table, trailer) and wait for the spool's writer; call it without holding locks
+ * that other writers need. On success *@fd is a descriptor the caller reads with pread and
+ * closes, *@size its length, @pack_id its name (docs/repository-format.md), and
  * *@entries (malloc'ed, caller frees) the *@n blobs with their final offsets.
  * The writer is spent either way; free it. Returns 0, -errno, -ENOMEM.
  */
 int cf_packw_finish(struct cf_packw *p, int *fd, uint64_t *size, uint8_t pack_id[32],
 		    struct cf_pack_entry **entries, size_t *n);
+
+/* cf_packw_direct - 1 when the pack's bytes went out with O_DIRECT (tests, statistics). */
+int cf_packw_direct(const struct cf_packw *p);
 
 /* cf_packw_free - discard the writer and its spool. Accepts NULL. */
 void cf_packw_free(struct cf_packw *p);
@@ -76,6 +85,18 @@ uint64_t cf_pack_padme(uint64_t len);
  * CF_PACK_FULL_UNIT when @full (it reached the target size), else cf_pack_padme(@len).
  */
 uint64_t cf_pack_padded(uint64_t len, int full);
+
+/* cf_pack_version - a pack's version from its first 4 bytes: 1, 2, or 0 (not a pack). */
+int cf_pack_version(const uint8_t head[CF_PACK_HEADER_BYTES]);
+
+/*
+ * cf_pack_tail_name - the name of a version 2 pack of @pack_size bytes whose last
+ * @tail_len bytes (its table and trailer) are @tail: BLAKE2b-256("CFP" 0x02 || size u64 ||
+ * tail). The table binds every blob's id, place and length, and each blob's AEAD binds its
+ * id, so the name need not hash the blobs again (docs/repository-format.md).
+ * Returns 0 or -ENOMEM.
+ */
+int cf_pack_tail_name(uint8_t id[32], uint64_t pack_size, const uint8_t *tail, size_t tail_len);
 
 /*
  * cf_pack_trailer - parse a pack's last CF_PACK_TRAILER_BYTES bytes: *@table_len is the

@@ -40,6 +40,7 @@ struct cf_repo {
 	char *spool_dir;    /* <cache_dir>/spool */
 	uint8_t repo_id[CF_REPO_ID_BYTES];
 	uint8_t cfg_hash[32];
+	unsigned format;     /* the config's format: 2 and later write version 2 packs */
 	int created;
 	uint64_t pack_size;
 

@@ -64,8 +64,10 @@ static int write_config(struct cf_repo *r)
 	if (!text)
 		return -ENOMEM;
 	rc = cf_storage_put_buf(r->st, "config", text, strlen(text));
-	if (!rc)
+	if (!rc) {
 		cf_hash_blake2b(r->cfg_hash, 32, NULL, text, strlen(text));
+		r->format = CF_REPO_FORMAT;
+	}
 	free(text);
 	return rc;
 }
@@ -96,6 +98,7 @@ static int parse_config(struct cf_repo *r, const uint8_t *buf, size_t len)
 		goto out;
 	}
 	cf_hash_blake2b(r->cfg_hash, 32, NULL, buf, len);
+	r->format = (unsigned)format;
 	rc = 0;
 out:
 	json_decref(j);

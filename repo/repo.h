@@ -21,7 +21,8 @@
 #include "repo/keys.h"
 #include "repo/storage.h"
 
-#define CF_REPO_FORMAT 1
+/* 1: packs named by the hash of all their bytes; 2: by their tail (repository-format.md) */
+#define CF_REPO_FORMAT 2
 #define CF_REPO_DEFAULT_PACK (16u << 20)
 
 struct cf_repo;

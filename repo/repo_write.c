@@ -302,6 +302,21 @@ int cf_repo_blob_usable(struct cf_repo *r, enum cf_blob_type type,
 }
 
 /*
+ * Packs for a local repository are linked there, not read back: write them with O_DIRECT
+ * (docs/performance.md, "Direct writes"); COFFER_DIRECT=0 turns that off. Repositories of
+ * format 2 get version 2 packs (named by their tail).
+ */
+static unsigned spool_flags(const struct cf_repo *r)
+{
+	const char *env = getenv("COFFER_DIRECT");
+	unsigned f = r->format >= 2 ? CF_PACKW_NAME_TAIL : 0;
+
+	if (env && !strcmp(env, "0"))
+		return f;
+	return f | (cf_storage_local(r->st) ? CF_PACKW_DIRECT : 0);
+}
+
+/*
  * Thread-safe: the id and the sealing (compression, encryption) run unlocked, so several
  * threads storing blobs keep several cores busy; dedup and the pack are under r->mu. A
  * new id is claimed (put in @inpack) before it is sealed, so two threads storing the
@@ -343,7 +358,7 @@ int cf_repo_put_blob(struct cf_repo *r, enum cf_blob_type type, const void *data
 	if (rc)
 		goto out;
 	if (!r->pack) {
-		rc = cf_packw_new(&r->pack, r->spool_dir, k, r->repo_id);
+		rc = cf_packw_new(&r->pack, r->spool_dir, k, r->repo_id, spool_flags(r));
 		if (rc)
 			goto out;
 		r->pack_epoch = cf_repokeys_epoch(k);

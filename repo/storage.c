@@ -692,6 +692,11 @@ int cf_storage_delete(struct cf_storage *s, const char *name)
 	return r ? r : s->ops->del(s, name);
 }
 
+int cf_storage_local(const struct cf_storage *s)
+{
+	return !strcmp(s->ops->scheme, "file");
+}
+
 int cf_storage_fresh(const struct cf_storage *s)
 {
 	return s->fresh;

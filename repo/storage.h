@@ -102,6 +102,12 @@ int cf_storage_open_with(struct cf_storage **out, const char *url, int create,
  */
 int cf_storage_fresh(const struct cf_storage *s);
 
+/*
+ * cf_storage_local - 1 when @s is a local folder (file://): cf_storage_put_spool links the
+ * spool file itself there, so nobody reads it back; 0 for the HTTP backends.
+ */
+int cf_storage_local(const struct cf_storage *s);
+
 /* cf_storage_free - close a handle and release it. Accepts NULL. */
 void cf_storage_free(struct cf_storage *s);
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: ISC */
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,6 +33,17 @@ static void padme(void)
 	CHECK(cf_pack_padded(1000, 0) == 1024);
 }
 
+/* Whether @dir's file system takes O_DIRECT at all (tmpfs before Linux 6.6 does not). */
+static int check_direct_ok(const char *dir)
+{
+	int fd = open(dir, O_RDWR | O_TMPFILE | O_DIRECT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 static uint8_t *read_fd(int fd, uint64_t size)
 {
 	uint8_t *b = malloc(size);
@@ -52,7 +64,7 @@ static void full_pack(const struct cf_keyring *ring, const char *dir)
 	int fd = -1;
 
 	cf_core_random(data, sizeof(data));
-	REQUIRE(cf_packw_new(&w, dir, k, repo_id) == 0);
+	REQUIRE(cf_packw_new(&w, dir, k, repo_id, 0) == 0);
 	cf_repokeys_blob_id(k, CF_BLOB_DATA, data, sizeof(data), id);
 	REQUIRE(cf_blob_seal(&s, &slen, k, repo_id, CF_BLOB_DATA, id, data, sizeof(data)) == 0);
 	CHECK_RC(cf_packw_add(w, CF_BLOB_DATA, id, s, (uint32_t)slen, sizeof(data)), 0);
@@ -74,7 +86,8 @@ static void full_pack(const struct cf_keyring *ring, const char *dir)
 	free(pack);
 }
 
-static void round_trip(const struct cf_keyring *ring, const char *dir)
+/* @flags: CF_PACKW_DIRECT must change nothing but the path; CF_PACKW_NAME_TAIL the name. */
+static void round_trip(const struct cf_keyring *ring, const char *dir, unsigned flags)
 {
 	const struct cf_repokeys *k = cf_keyring_current(ring);
 	struct cf_packw *w = NULL;
@@ -85,7 +98,7 @@ static void round_trip(const struct cf_keyring *ring, const char *dir)
 	uint64_t size = 0;
 	int fd = -1, moved = 0;
 
-	REQUIRE(cf_packw_new(&w, dir, k, repo_id) == 0);
+	REQUIRE(cf_packw_new(&w, dir, k, repo_id, flags) == 0);
 	for (int i = 0; i < NBLOBS; i++) {
 		uint8_t *s = NULL;
 		size_t slen = 0;
@@ -101,17 +114,35 @@ static void round_trip(const struct cf_keyring *ring, const char *dir)
 	}
 	CHECK(cf_packw_count(w) == NBLOBS);
 	CHECK_RC(cf_packw_finish(w, &fd, &size, pid, &e, &n), 0);
+	if (flags & CF_PACKW_DIRECT)
+		CHECK(cf_packw_direct(w) == check_direct_ok(dir));
+	else
+		CHECK(cf_packw_direct(w) == 0);
 	cf_packw_free(w);
 	REQUIRE(fd >= 0 && n == NBLOBS);
+	CHECK(lseek(fd, 0, SEEK_END) == (off_t)size); /* no block padding left behind */
 	CHECK(size == cf_pack_padme(size));
 	pack = read_fd(fd, size);
 	close(fd);
-	cf_hash_blake2b(check, 32, NULL, pack, size);
-	CHECK(memcmp(check, pid, 32) == 0);
-	CHECK(memcmp(pack, "CFP\x01", 4) == 0);
+	CHECK_RC(cf_pack_trailer(pack + size - 8, size, &table_len), 0);
+	if (flags & CF_PACKW_NAME_TAIL) { /* version 2: named by size, table and trailer */
+		CHECK(cf_pack_version(pack) == 2 && memcmp(pack, "CFP\x02", 4) == 0);
+		CHECK_RC(cf_pack_tail_name(check, size, pack + size - 8 - table_len, table_len + 8), 0);
+		CHECK(memcmp(check, pid, 32) == 0);
+		CHECK_RC(cf_pack_tail_name(check, size + 1, pack + size - 8 - table_len,
+		                           table_len + 8), 0);
+		CHECK(memcmp(check, pid, 32) != 0); /* the size is bound */
+		pack[size - 9] ^= 1;
+		CHECK_RC(cf_pack_tail_name(check, size, pack + size - 8 - table_len, table_len + 8), 0);
+		CHECK(memcmp(check, pid, 32) != 0); /* and every table byte */
+		pack[size - 9] ^= 1;
+	} else { /* version 1: named by all its bytes */
+		CHECK(cf_pack_version(pack) == 1 && memcmp(pack, "CFP\x01", 4) == 0);
+		cf_hash_blake2b(check, 32, NULL, pack, size);
+		CHECK(memcmp(check, pid, 32) == 0);
+	}
 
 	/* self-describing: the table alone tells every blob */
-	CHECK_RC(cf_pack_trailer(pack + size - 8, size, &table_len), 0);
 	CHECK_RC(cf_pack_table_parse(pack + size - 8 - table_len, table_len, size, ring, repo_id,
 				     &epoch, &t, &tn),
 		 0);
@@ -214,7 +245,10 @@ int main(void)
 	cf_core_random(mk, 32);
 	REQUIRE(cf_keyring_new(&ring) == 0 && cf_keyring_add(ring, 3, mk, 1) == 0);
 	padme();
-	round_trip(ring, dir);
+	round_trip(ring, dir, 0);
+	round_trip(ring, dir, CF_PACKW_DIRECT);
+	round_trip(ring, dir, CF_PACKW_NAME_TAIL);
+	round_trip(ring, dir, CF_PACKW_NAME_TAIL | CF_PACKW_DIRECT);
 	full_pack(ring, dir);
 	hostile_tables(ring);
 	cf_keyring_free(ring);

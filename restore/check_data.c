@@ -258,6 +258,55 @@ static int hash_fd(int fd, uint64_t len, uint8_t out[32])
 	return rc;
 }
 
+/*
+ * The name a pack of @len bytes in @fd must have: version 1 hashes all its bytes, version
+ * 2 only its tail (@tail, @tail_len: table and trailer; 0 when unreadable, which cannot
+ * match). An unknown version gets a name no pack has.
+ */
+static int pack_name(int fd, uint64_t len, const uint8_t head[CF_PACK_HEADER_BYTES],
+                     const uint8_t *tail, size_t tail_len, uint8_t out[32])
+{
+	switch (cf_pack_version(head)) {
+	case 1:
+		return hash_fd(fd, len, out);
+	case 2:
+		if (tail_len)
+			return cf_pack_tail_name(out, len, tail, tail_len);
+		break;
+	}
+	memset(out, 0, 32);
+	return 0;
+}
+
+/*
+ * A version 2 pack's name does not cover the padding between its last blob and its table
+ * (at @table_at): it must be zeros, so nothing can hide there.
+ */
+static int padding(struct ck *c, const char *name, int fd, const struct cf_pack_entry *e,
+                   size_t n, uint64_t table_at)
+{
+	uint64_t end = CF_PACK_HEADER_BYTES;
+	uint8_t buf[4096];
+
+	for (size_t i = 0; i < n; i++)
+		if ((uint64_t)e[i].offset + e[i].length > end)
+			end = (uint64_t)e[i].offset + e[i].length;
+	while (end < table_at) {
+		size_t k = table_at - end < sizeof(buf) ? (size_t)(table_at - end) : sizeof(buf);
+		int rc = pread_all(fd, buf, k, end);
+
+		if (rc)
+			return rc;
+		for (size_t i = 0; i < k; i++)
+			if (buf[i]) {
+				ck_damage(c, name, CF_E_CORRUPT, "its padding is not zeros: altered");
+				return 0;
+			}
+		end += k;
+	}
+	return 0;
+}
+
 /* The index's entries for the pack must be in its table, at the same places. */
 static void compare_index(struct ck *c, const char *name, const uint8_t id[32],
                           const struct cf_pack_entry *t, size_t nt)
@@ -336,12 +385,13 @@ static int blobs(struct ck *c, const char *name, int fd, uint32_t epoch,
 static int read_pack(struct ck *c, const struct ck_pack *s)
 {
 	char name[CF_STORAGE_NAME_MAX];
-	uint8_t tail[CF_PACK_TRAILER_BYTES], h[32], *table = NULL;
+	uint8_t head[CF_PACK_HEADER_BYTES] = {0}, tail[CF_PACK_TRAILER_BYTES], h[32];
+	uint8_t *table = NULL;
 	struct cf_pack_entry *e = NULL;
 	uint32_t tlen = 0, epoch = 0;
 	uint64_t len = 0;
 	size_t n = 0;
-	int fd, rc;
+	int fd, rc, trc;
 
 	cf_repo_object_name(name, "data", s->id);
 	fd = spool_fd(c);
@@ -360,21 +410,27 @@ static int read_pack(struct ck *c, const struct ck_pack *s)
 	if (rc)
 		goto out;
 	c->st.bytes_read += len;
-	rc = hash_fd(fd, len, h);
+	rc = len < CF_PACK_TRAILER_BYTES + CF_PACK_HEADER_BYTES
+	         ? CF_E_TRUNCATED
+	         : pread_all(fd, head, sizeof(head), 0);
+	if (!rc)
+		rc = pread_all(fd, tail, sizeof(tail), len - sizeof(tail));
+	if (!rc)
+		rc = cf_pack_trailer(tail, len, &tlen);
+	if (!rc && !(table = malloc(tlen + sizeof(tail))))
+		rc = -ENOMEM;
+	if (!rc)
+		rc = pread_all(fd, table, tlen + sizeof(tail), len - sizeof(tail) - tlen);
+	if (rc < 0)
+		goto out;
+	trc = rc; /* damage in the tail: reported below, after the name */
+	rc = pack_name(fd, len, head, table, trc ? 0 : tlen + sizeof(tail), h);
 	if (rc)
 		goto out;
 	if (memcmp(h, s->id, 32) != 0)
 		ck_damage(c, name, CF_E_CORRUPT,
 		          "does not match its name: altered, truncated or swapped");
-	rc = len < CF_PACK_TRAILER_BYTES + CF_PACK_HEADER_BYTES
-	         ? CF_E_TRUNCATED
-	         : pread_all(fd, tail, sizeof(tail), len - sizeof(tail));
-	if (!rc)
-		rc = cf_pack_trailer(tail, len, &tlen);
-	if (!rc && !(table = malloc(tlen ? tlen : 1)))
-		rc = -ENOMEM;
-	if (!rc)
-		rc = pread_all(fd, table, tlen, len - sizeof(tail) - tlen);
+	rc = trc;
 	if (!rc)
 		rc = cf_pack_table_parse(table, tlen, len, c->ring, c->repo_id, &epoch, &e, &n);
 	if (rc == CF_E_NOTFOUND) {
@@ -390,7 +446,10 @@ static int read_pack(struct ck *c, const struct ck_pack *s)
 	if (rc)
 		goto out;
 	compare_index(c, name, s->id, e, n);
-	rc = blobs(c, name, fd, epoch, e, n);
+	if (cf_pack_version(head) == 2)
+		rc = padding(c, name, fd, e, n, len - tlen - sizeof(tail));
+	if (!rc)
+		rc = blobs(c, name, fd, epoch, e, n);
 out:
 	free(table);
 	free(e);
