@@ -85,6 +85,37 @@ for pair in "${pairs[@]}"; do
 	run_case swap $pair
 done
 
+# version 2 packs (format 2): the name covers size, table and trailer; the zero padding
+# before the table is covered by nothing else, so check --read-data requires zeros there
+rm -rf "$tmp/t" && cp -a "$tmp/repo" "$tmp/t"
+padded=$(python3 - "$tmp/t" <<'PY'
+import os, struct, sys
+root = sys.argv[1]
+for d, _, files in sorted(os.walk(os.path.join(root, "data"))):
+    for f in sorted(files):
+        p = os.path.join(d, f); b = bytearray(open(p, "rb").read())
+        if b[:4] != b"CFP\x02":
+            print("VERSION1", p); sys.exit(0)
+        t = struct.unpack("<I", b[-8:-4])[0]; ts = len(b) - 8 - t
+        if ts >= 64 and not any(b[ts - 64:ts]):   # 64 zero bytes: padding, not a tag
+            b[ts - 1] = 1; open(p, "wb").write(b); print(os.path.relpath(p, root)); sys.exit(0)
+PY
+)
+case $padded in
+data/*)
+	ok
+	rm -rf "$tmp/c" "$tmp/o"
+	expect 3 "check --read-data after a byte in the padding of $padded" -- \
+		"$rs" check --read-data --repo "$tmp/t" --state-dir "$tmp/st" --cache-dir "$tmp/c"
+	grep -F "damaged: $padded" "$tmp/out" | grep -q padding && ok || bad "padding not named: $(head -5 "$tmp/out")"
+	"$rs" snapshot latest --to "$tmp/o" --repo "$tmp/t" --state-dir "$tmp/st" --cache-dir "$tmp/c3" \
+		>"$tmp/rout" 2>&1 && check_same "$tmp/store" "$tmp/o" "restore with altered padding (unused bytes)" ||
+		bad "restore with altered padding failed: $(tail -3 "$tmp/rout")"
+	;;
+VERSION1*) bad "a new repository holds a version 1 pack: $padded" ;;
+*) bad "no pack with padding found" ;;
+esac
+
 # a restore never trusts a stale cache: damage a pack the cache knows, restore fails
 cp -a "$tmp/repo" "$tmp/t2"
 "$rs" list --repo "$tmp/t2" --state-dir "$tmp/st" --cache-dir "$tmp/warm" >/dev/null 2>&1
