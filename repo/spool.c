@@ -15,7 +15,7 @@
 #include "core/hash.h"
 #include "util/log.h"
 
-#define NBUF 2
+#define NBUF 3
 
 struct cf_spool {
 	int fd;
