@@ -256,41 +256,47 @@ int cf_blob_seal(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
 	return 0;
 }
 
-int cf_blob_open(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
-		 const uint8_t repo_id[CF_REPO_ID_BYTES], enum cf_blob_type type,
-		 const uint8_t id[CF_BLOB_ID_BYTES], uint32_t raw_len, const uint8_t *in,
-		 size_t inlen)
+int cf_blob_open_owned(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
+		       const uint8_t repo_id[CF_REPO_ID_BYTES], enum cf_blob_type type,
+		       const uint8_t id[CF_BLOB_ID_BYTES], uint32_t raw_len, uint8_t *in,
+		       size_t inlen)
 {
-	uint8_t ad[BLOB_AD_BYTES], check[CF_BLOB_ID_BYTES], *body = NULL, *raw = NULL;
+	uint8_t ad[BLOB_AD_BYTES], check[CF_BLOB_ID_BYTES], *body, *raw = NULL;
 	size_t blen;
 	int r;
 
-	if (inlen < CF_BLOB_OVERHEAD)
-		return CF_E_TRUNCATED;
-	if (raw_len > CF_BLOB_MAX_PLAIN || inlen - CF_BLOB_OVERHEAD > CF_BLOB_MAX_PLAIN + 4096)
-		return CF_E_LIMIT;
-	blen = inlen - CF_AEAD_NONCE_BYTES - CF_AEAD_TAG_BYTES;
-	body = malloc(blen);
-	raw = malloc(raw_len ? raw_len : 1);
-	if (!body || !raw) {
-		r = -ENOMEM;
+	r = inlen < CF_BLOB_OVERHEAD ? CF_E_TRUNCATED : 0;
+	if (!r && (raw_len > CF_BLOB_MAX_PLAIN ||
+		   inlen - CF_BLOB_OVERHEAD > CF_BLOB_MAX_PLAIN + 4096))
+		r = CF_E_LIMIT;
+	if (r)
 		goto fail;
-	}
+	/* in place: nonce || body || tag, the body decrypted where it lies */
+	body = in + CF_AEAD_NONCE_BYTES;
+	blen = inlen - CF_AEAD_NONCE_BYTES - CF_AEAD_TAG_BYTES;
 	blob_ad(ad, repo_id, (uint8_t)type, cf_repokeys_epoch(k), id);
-	r = cf_aead_decrypt(body, in + CF_AEAD_NONCE_BYTES, inlen - CF_AEAD_NONCE_BYTES, ad,
-			    sizeof(ad), in, blob_key(k, type));
+	r = cf_aead_decrypt(body, body, inlen - CF_AEAD_NONCE_BYTES, ad, sizeof(ad), in,
+			    blob_key(k, type));
 	if (r)
 		goto fail;
 	r = CF_E_CORRUPT;
 	if (body[0] == COMP_NONE) {
 		if (blen - 1 != raw_len)
 			goto fail;
-		memcpy(raw, body + 1, raw_len);
+		memmove(in, body + 1, raw_len); /* the plaintext to the buffer's start */
+		raw = in;
+		in = NULL;
 	} else if (body[0] == COMP_ZSTD) {
 		unsigned long long fcs = ZSTD_getFrameContentSize(body + 1, blen - 1);
 		size_t got;
+
 		if (fcs != raw_len)
 			goto fail;
+		raw = malloc(raw_len ? raw_len : 1);
+		if (!raw) {
+			r = -ENOMEM;
+			goto fail;
+		}
 		got = decompress(raw, raw_len, body + 1, blen - 1);
 		if (ZSTD_isError(got) || got != raw_len)
 			goto fail;
@@ -300,12 +306,25 @@ int cf_blob_open(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
 	cf_repokeys_blob_id(k, type, raw, raw_len, check);
 	if (!cf_core_equal(check, id, CF_BLOB_ID_BYTES))
 		goto fail;
-	free(body);
+	free(in);
 	*out = raw;
 	*outlen = raw_len;
 	return 0;
 fail:
-	free(body);
+	free(in);
 	free(raw);
 	return r;
+}
+
+int cf_blob_open(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
+		 const uint8_t repo_id[CF_REPO_ID_BYTES], enum cf_blob_type type,
+		 const uint8_t id[CF_BLOB_ID_BYTES], uint32_t raw_len, const uint8_t *in,
+		 size_t inlen)
+{
+	uint8_t *copy = malloc(inlen ? inlen : 1);
+
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, in, inlen);
+	return cf_blob_open_owned(out, outlen, k, repo_id, type, id, raw_len, copy, inlen);
 }

@@ -75,5 +75,15 @@ int cf_blob_open(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
 		 const uint8_t id[CF_BLOB_ID_BYTES], uint32_t raw_len, const uint8_t *in,
 		 size_t inlen);
 
+/*
+ * cf_blob_open_owned - cf_blob_open() of a malloc'ed @in that it takes over (freed on every
+ * path, or handed back as *@out): decrypted in place, so an uncompressed blob costs no
+ * second buffer.
+ */
+int cf_blob_open_owned(uint8_t **out, size_t *outlen, const struct cf_repokeys *k,
+		       const uint8_t repo_id[CF_REPO_ID_BYTES], enum cf_blob_type type,
+		       const uint8_t id[CF_BLOB_ID_BYTES], uint32_t raw_len, uint8_t *in,
+		       size_t inlen);
+
 /* cf_object_id - BLAKE2b-256 of the complete stored bytes: the object's name id. */
 void cf_object_id(const uint8_t *bytes, size_t len, uint8_t id[32]);

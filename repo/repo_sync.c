@@ -427,10 +427,11 @@ int cf_repo_get_blob(struct cf_repo *r, enum cf_blob_type type, const uint8_t id
 	cf_repo_object_name(name, "data", loc.pack);
 	rc = read_windowed(r, name, &loc, &stored);
 	if (!rc)
-		rc = cf_blob_open(data, len, k, r->repo_id, type, id, loc.raw_length, stored,
-				  loc.length);
+		rc = cf_blob_open_owned(data, len, k, r->repo_id, type, id, loc.raw_length,
+					stored, loc.length); /* takes stored */
+	else
+		free(stored);
 	if (rc)
 		cf_log_err("%s: cannot read a blob from %s: %s", r->url, name, cf_strerror(rc));
-	free(stored);
 	return rc;
 }
