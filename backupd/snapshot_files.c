@@ -69,6 +69,8 @@ int cf_snapshot_add_vanished(struct run *x, const char *path)
 	return 0;
 }
 
+#define ROW_BATCH 32 /* file-cache rows written per transaction, at most (but see "all") */
+
 static void free_row(struct pending_row *p)
 {
 	free(p->path);
@@ -128,7 +130,11 @@ static int queue_row(struct run *x, const char *abs, const struct cf_file_stat *
 	uint64_t durable;
 	int r;
 
-	r = cf_snapshot_flush_rows(x, 0); /* rows of earlier files first: see above */
+	/*
+	 * Rows of earlier files first (see above), in batches: each flush is one cache
+	 * transaction under the repository lock that the readers' blob stores wait for.
+	 */
+	r = x->npend >= ROW_BATCH ? cf_snapshot_flush_rows(x, 0) : 0;
 	if (r)
 		return r;
 	if (x->npend == x->pend_cap) {
