@@ -214,8 +214,33 @@ int cf_cache_forget_pack(struct cf_cache *c, const uint8_t name[32])
 	return r;
 }
 
+static int add_pack_rows(struct cf_cache *c, const uint8_t name[32], uint32_t epoch,
+			 uint64_t size, const struct cf_pack_entry *e, size_t n,
+			 const uint8_t *index_name);
+
+/*
+ * One savepoint for the pack and all its blobs: atomic, and one commit (a few WAL pages)
+ * instead of one per blob when no transaction is open — each autocommitted row wrote its
+ * own WAL frames, ~20,000 page writes for a 1.8 GB backup, under the repository lock.
+ */
 int cf_cache_add_pack(struct cf_cache *c, const uint8_t name[32], uint32_t epoch, uint64_t size,
 		      const struct cf_pack_entry *e, size_t n, const uint8_t *index_name)
+{
+	int r = exec(c, "SAVEPOINT add_pack");
+
+	if (r)
+		return r;
+	r = add_pack_rows(c, name, epoch, size, e, n, index_name);
+	if (r)
+		(void)exec(c, "ROLLBACK TO add_pack");
+	if (exec(c, "RELEASE add_pack") && !r)
+		r = CF_E_IO;
+	return r;
+}
+
+static int add_pack_rows(struct cf_cache *c, const uint8_t name[32], uint32_t epoch,
+			 uint64_t size, const struct cf_pack_entry *e, size_t n,
+			 const uint8_t *index_name)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t pack_row, ix = index_rowid(c, index_name);
