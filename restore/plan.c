@@ -396,6 +396,7 @@ static int plan_file(struct plan *p, const struct cf_archive_entry *e, mode_t mo
 	f = cf_pool_file_new(fd, e->path, mode, mtime);
 	if (!f)
 		return -ENOMEM;
+	cf_pool_file_direct(p->pool, f, p->tfd, e->size); /* whole pages past the page cache */
 	if (e->body == CF_ARCHIVE_BODY_CHUNKLIST)
 		rc = chunklist_items(p, f, e);
 	else
@@ -489,6 +490,8 @@ int cf_plan_extract(const char *target, struct cf_tree_reader *tree, const struc
 	p.umask = umask(077);
 	umask(p.umask);
 	rc = cf_pool_new(&p.pool, o->threads, o->get, o->gctx, o->stop);
+	if (!rc)
+		cf_pool_set_direct(p.pool, (enum cf_pool_direct)o->direct);
 	while (!rc) {
 		rc = cf_tree_reader_next(tree, &e);
 		if (rc || !e)
@@ -502,6 +505,8 @@ int cf_plan_extract(const char *target, struct cf_tree_reader *tree, const struc
 		if (!rc)
 			rc = prc;
 		p.st.bytes = cf_pool_bytes(p.pool);
+		if (o->pool_stats)
+			cf_pool_stats(p.pool, o->pool_stats);
 	}
 	if (!rc)
 		rc = apply_dirs(&p);

@@ -24,6 +24,8 @@
 #include "repo/dbmap.h"
 #include "restore/extract.h"
 
+struct cf_pool_stats;
+
 struct cf_plan_opts {
 	/* blobs: DATA for the workers, CHUNKLIST (page maps) for the planner. Called from
 	 * several threads at once: must be thread-safe. */
@@ -36,6 +38,8 @@ struct cf_plan_opts {
 	/* may be NULL: called on the planner thread every so often with the counts so far */
 	void (*progress)(void *ctx, const struct cf_extract_stats *st);
 	void *pctx;
+	int direct;                        /* enum cf_pool_direct (restore/pool.h); 0: AUTO */
+	struct cf_pool_stats *pool_stats;  /* may be NULL: receives the workers' counts */
 };
 
 /*

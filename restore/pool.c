@@ -19,6 +19,8 @@
 #define MAX_THREADS 64
 #define QUEUE_PER_THREAD 8
 #define WRITE_MAX (128u << 10) /* bytes per pwrite: the copy stays in the CPU cache */ /* queued items per worker: each holds an open file */
+#define PAGE 4096u                  /* direct writes never share a page with buffered ones */
+#define BOUNCE CF_POOL_DIRECT_STEP /* a worker's aligned buffer for direct writes */
 
 struct cf_pool {
 	pthread_mutex_t mu;
@@ -31,6 +33,9 @@ struct cf_pool {
 	int closing;      /* no more items will come */
 	int err;          /* the first error; 0 while all is well */
 	_Atomic uint64_t bytes;
+	int direct;             /* enum cf_pool_direct, AUTO resolved */
+	atomic_int nodirect;    /* O_DIRECT was refused: no more tries */
+	_Atomic uint64_t dbytes, bbytes, dfiles, fallbacks, test_writes;
 	cf_dbmap_get_fn get;
 	void *gctx;
 	const volatile sig_atomic_t *stop;
@@ -88,6 +93,9 @@ struct cf_pool_file *cf_pool_file_new(int fd, const char *path, mode_t mode,
 		return NULL;
 	}
 	f->fd = fd;
+	f->dfd = -1;
+	f->align = PAGE;
+	atomic_init(&f->buffered, 0);
 	f->refs = 1;
 	f->mode = mode;
 	f->mtime = *mtime;
@@ -111,6 +119,13 @@ void cf_pool_file_put(struct cf_pool *p, struct cf_pool_file *f)
 		int e = errno;
 
 		cf_log_err("cannot set the mode or time of \"%s\": %s",
+		           cf_archive_printable(f->path, shown, sizeof(shown)), strerror(e));
+		cf_pool_fail(p, -e);
+	}
+	if (f->dfd >= 0 && close(f->dfd) != 0 && !failed(p)) {
+		int e = errno;
+
+		cf_log_err("cannot write \"%s\": %s",
 		           cf_archive_printable(f->path, shown, sizeof(shown)), strerror(e));
 		cf_pool_fail(p, -e);
 	}
@@ -164,8 +179,199 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Direct writes (docs/restore.md, "Direct writes")                                    */
+
+/* A worker's own state: its bounce buffer, allocated at its first direct write and kept
+ * so that its pages stay mapped and warm. */
+struct wstate {
+	uint8_t *bounce;
+	int nobounce; /* the allocation failed: buffered writes */
+};
+
+void cf_pool_set_direct(struct cf_pool *p, enum cf_pool_direct mode)
+{
+	const char *env = getenv("COFFER_RESTORE_DIRECT");
+
+	/* buffered by default: measured faster here (docs/restore.md, "Direct writes") */
+	if (mode == CF_POOL_DIRECT_AUTO)
+		mode = env && !strcmp(env, "1") ? CF_POOL_DIRECT_ON : CF_POOL_DIRECT_OFF;
+	p->direct = mode;
+}
+
+void cf_pool_stats(struct cf_pool *p, struct cf_pool_stats *out)
+{
+	out->direct_bytes = atomic_load(&p->dbytes);
+	out->buffered_bytes = atomic_load(&p->bbytes);
+	out->direct_files = atomic_load(&p->dfiles);
+	out->fallbacks = atomic_load(&p->fallbacks);
+}
+
+/* The errors with which a filesystem refuses O_DIRECT or a direct write's alignment. */
+static int refused(int e)
+{
+	return e == EINVAL || e == EOPNOTSUPP;
+}
+
+/* @f is written buffered from now on, and so is every file opened after it. */
+static void fall_back(struct cf_pool *p, struct cf_pool_file *f)
+{
+	char shown[256];
+
+	if (!atomic_exchange(&p->nodirect, 1))
+		cf_log_debug("a direct write to \"%s\" was refused: writing buffered",
+		             cf_archive_printable(f->path, shown, sizeof(shown)));
+	if (!atomic_exchange(&f->buffered, 1))
+		atomic_fetch_add(&p->fallbacks, 1);
+}
+
+/* The unit of a file's direct writes: a page, or the filesystem's block when larger;
+ * 0 (buffered writes) for a block the bounce buffer cannot hold whole. */
+static uint32_t direct_unit(const struct stat *st)
+{
+	if (st->st_blksize <= (blksize_t)PAGE)
+		return PAGE;
+	if (st->st_blksize > (blksize_t)BOUNCE || st->st_blksize % PAGE)
+		return 0;
+	return (uint32_t)st->st_blksize;
+}
+
+void cf_pool_file_direct(struct cf_pool *p, struct cf_pool_file *f, int dirfd, uint64_t size)
+{
+	char shown[256];
+	struct stat a, b;
+	uint32_t unit;
+	int dfd;
+
+	if (p->direct == CF_POOL_DIRECT_OFF || atomic_load(&p->nodirect) || f->dfd >= 0)
+		return;
+	if (size < CF_POOL_DIRECT_MIN || fstat(f->fd, &a) != 0 || !S_ISREG(a.st_mode) ||
+	    !(unit = direct_unit(&a)))
+		return;
+	if (p->direct == CF_POOL_DIRECT_TEST_OPEN_EINVAL) {
+		dfd = -1;
+		errno = EINVAL;
+	} else {
+		dfd = openat(dirfd, f->path, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (dfd < 0) {
+		if (refused(errno)) {
+			atomic_fetch_add(&p->fallbacks, 1);
+			if (!atomic_exchange(&p->nodirect, 1))
+				cf_log_debug("O_DIRECT refused (%s): writing buffered", strerror(errno));
+		} else {
+			cf_log_debug("cannot open \"%s\" again with O_DIRECT: %s; writing it buffered",
+			             cf_archive_printable(f->path, shown, sizeof(shown)), strerror(errno));
+		}
+		return;
+	}
+	if (fstat(dfd, &b) != 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
+		cf_log_debug("\"%s\" opened again is another file: writing it buffered",
+		             cf_archive_printable(f->path, shown, sizeof(shown)));
+		close(dfd);
+		return;
+	}
+	/* blocks allocated now (unwritten): the direct writes are overwrites, which the
+	 * filesystem lets run side by side; a failure only loses that */
+	(void)fallocate(f->fd, 0, 0, (off_t)size);
+	f->align = unit;
+	f->dfd = dfd;
+	atomic_fetch_add(&p->dfiles, 1);
+}
+
+static int write_buffered(struct cf_pool *p, struct cf_pool_file *f, const uint8_t *buf,
+                          size_t len, uint64_t off)
+{
+	int rc = pwrite_all(f->fd, buf, len, off);
+
+	if (!rc)
+		atomic_fetch_add(&p->bbytes, len);
+	return rc;
+}
+
+/*
+ * Write @len bytes at @off (both multiples of @f's unit) with O_DIRECT, through @w's
+ * bounce buffer. *@done: the bytes written. Returns 0, 1 when the filesystem refused
+ * (the rest is to be written buffered), or -errno.
+ */
+static int write_direct(struct cf_pool *p, struct wstate *w, struct cf_pool_file *f,
+                        const uint8_t *buf, size_t len, uint64_t off, size_t *done)
+{
+	size_t step = BOUNCE - BOUNCE % f->align;
+
+	*done = 0;
+	while (*done < len) {
+		size_t n = len - *done > step ? step : len - *done;
+		ssize_t k;
+
+		memcpy(w->bounce, buf + *done, n);
+		if (p->direct == CF_POOL_DIRECT_TEST_WRITE_EINVAL &&
+		    atomic_fetch_add(&p->test_writes, 1) > 0) {
+			k = -1;
+			errno = EINVAL;
+		} else {
+			k = pwrite(f->dfd, w->bounce, n, (off_t)(off + *done));
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return refused(errno) ? 1 : -errno;
+		/* a short write: the part of a unit it wrote is written again, whole */
+		k -= k % (ssize_t)f->align;
+		if (k == 0)
+			return -EIO;
+		*done += (size_t)k;
+		atomic_fetch_add(&p->dbytes, (uint64_t)k);
+	}
+	return 0;
+}
+
+/*
+ * Write the piece @buf[0..@len) at @off of @f: the whole units inside it direct, the
+ * partial units at its ends (shared with the neighbouring pieces, or the file's last)
+ * buffered, so that no unit is written both ways. A piece with less than
+ * CF_POOL_DIRECT_MIN bytes of whole units is written buffered: a direct write waits for
+ * the device (~0.1 ms each here), which costs more than a few page-cache pages.
+ */
+static int write_piece(struct cf_pool *p, struct wstate *w, struct cf_pool_file *f,
+                       const uint8_t *buf, size_t len, uint64_t off)
+{
+	uint64_t end = off + len, lo, hi;
+	size_t done = 0;
+	int rc;
+
+	if (f->dfd < 0 || atomic_load(&f->buffered) || atomic_load(&p->nodirect))
+		return write_buffered(p, f, buf, len, off);
+	lo = (off + f->align - 1) / f->align * f->align;
+	hi = end / f->align * f->align;
+	if (hi <= lo || hi - lo < CF_POOL_DIRECT_MIN || w->nobounce)
+		return write_buffered(p, f, buf, len, off);
+	if (!w->bounce) {
+		void *b = NULL;
+
+		if (posix_memalign(&b, PAGE, BOUNCE) != 0) {
+			w->nobounce = 1;
+			return write_buffered(p, f, buf, len, off);
+		}
+		w->bounce = b;
+	}
+	rc = write_buffered(p, f, buf, (size_t)(lo - off), off);
+	if (!rc)
+		rc = write_direct(p, w, f, buf + (lo - off), (size_t)(hi - lo), lo, &done);
+	if (rc == 1) {
+		fall_back(p, f);
+		rc = write_buffered(p, f, buf + (lo - off) + done, (size_t)(hi - lo) - done,
+		                    lo + done);
+	}
+	if (!rc)
+		rc = write_buffered(p, f, buf + (hi - off), (size_t)(end - hi), hi);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+
 /* Fetch the item's blob, check it, write its pieces. Logs its own errors. */
-static int run_item(struct cf_pool *p, const struct cf_pool_item *it)
+static int run_item(struct cf_pool *p, struct wstate *w, const struct cf_pool_item *it)
 {
 	char shown[256], hex[CF_HEX_LEN(CF_BLOB_ID_BYTES)];
 	uint8_t *buf = NULL;
@@ -197,7 +403,7 @@ static int run_item(struct cf_pool *p, const struct cf_pool_item *it)
 			rc = CF_E_CORRUPT;
 			break;
 		}
-		rc = pwrite_all(it->file->fd, buf + c->src, c->len, c->dst);
+		rc = write_piece(p, w, it->file, buf + c->src, c->len, c->dst);
 		if (rc)
 			cf_log_err("cannot write \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
@@ -213,6 +419,7 @@ static int run_item(struct cf_pool *p, const struct cf_pool_item *it)
 static void *worker(void *arg)
 {
 	struct cf_pool *p = arg;
+	struct wstate w = {0};
 
 	for (;;) {
 		struct cf_pool_item *it;
@@ -233,11 +440,12 @@ static void *worker(void *arg)
 		pthread_cond_signal(&p->room);
 		pthread_mutex_unlock(&p->mu);
 
-		rc = run_item(p, it);
+		rc = run_item(p, &w, it);
 		if (rc)
 			cf_pool_fail(p, rc);
 		item_drop(p, it);
 	}
+	free(w.bounce);
 	pthread_mutex_lock(&p->mu);
 	p->running--;
 	pthread_cond_broadcast(&p->idle);
@@ -274,6 +482,13 @@ int cf_pool_new(struct cf_pool **out, unsigned threads, cf_dbmap_get_fn get, voi
 	p->gctx = gctx;
 	p->stop = stop;
 	atomic_init(&p->bytes, 0);
+	atomic_init(&p->nodirect, 0);
+	atomic_init(&p->dbytes, 0);
+	atomic_init(&p->bbytes, 0);
+	atomic_init(&p->dfiles, 0);
+	atomic_init(&p->fallbacks, 0);
+	atomic_init(&p->test_writes, 0);
+	cf_pool_set_direct(p, CF_POOL_DIRECT_AUTO);
 	for (unsigned i = 0; i < threads; i++) {
 		pthread_mutex_lock(&p->mu);
 		p->running++;

@@ -13,8 +13,16 @@
  * thread once taken, and each byte range of a file is written by exactly one item, so
  * pwrite()s never overlap. A file's mode and time are set (fchmod, futimens) by the
  * thread that drops its last reference, after every write to it has returned.
+ *
+ * Direct writes (docs/restore.md, "Direct writes"): a file may also be open with O_DIRECT
+ * (cf_pool_file_direct; off by default, $COFFER_RESTORE_DIRECT=1). A worker then writes the whole pages (@align bytes each) inside
+ * a piece from its own aligned bounce buffer through that descriptor, and the partial
+ * pages at the piece's ends, which it may share with the neighbouring pieces, buffered:
+ * no page is ever written both ways. A direct write refused with EINVAL turns the file
+ * (and the files opened after it) to buffered writes; the restore goes on.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,6 +35,9 @@ struct cf_pool;
 /* An output file: open for writing, shared by its items (reference counted). */
 struct cf_pool_file {
 	int fd;
+	int dfd;                 /* the same file opened O_DIRECT, or -1 (cf_pool_file_direct) */
+	uint32_t align;          /* with dfd: direct writes cover whole units of this size */
+	atomic_int buffered;     /* a direct write was refused: buffered writes only */
 	unsigned refs;           /* under the pool's mutex */
 	mode_t mode;             /* set when the last reference goes */
 	struct timespec mtime;   /* set when the last reference goes */
@@ -58,6 +69,37 @@ struct cf_pool_item {
 int cf_pool_new(struct cf_pool **out, unsigned threads, cf_dbmap_get_fn get, void *gctx,
                 const volatile sig_atomic_t *stop);
 
+/* A piece is written direct only when it holds at least this many bytes of whole pages;
+ * direct writes go out in steps of at most CF_POOL_DIRECT_STEP (a worker's buffer). */
+#define CF_POOL_DIRECT_MIN (256u << 10)
+#define CF_POOL_DIRECT_STEP (1u << 20)
+
+/* How output files are written (cf_pool_set_direct). */
+enum cf_pool_direct {
+	CF_POOL_DIRECT_AUTO = 0,  /* direct if $COFFER_RESTORE_DIRECT is "1", else buffered */
+	CF_POOL_DIRECT_OFF,       /* buffered writes only */
+	CF_POOL_DIRECT_ON,        /* direct where the filesystem takes it */
+	/* tests: behave as a filesystem refusing O_DIRECT at open, or taking the run's
+	 * first direct write and refusing every later one (EINVAL) */
+	CF_POOL_DIRECT_TEST_OPEN_EINVAL,
+	CF_POOL_DIRECT_TEST_WRITE_EINVAL,
+};
+
+/* What the workers wrote, and how (cf_pool_stats). */
+struct cf_pool_stats {
+	uint64_t direct_bytes;   /* written with O_DIRECT */
+	uint64_t buffered_bytes; /* written through the page cache */
+	uint64_t direct_files;   /* files opened with O_DIRECT */
+	uint64_t fallbacks;      /* O_DIRECT refused (at open or on a write): buffered instead */
+};
+
+/* cf_pool_set_direct - how files are written from now on (call before any
+ * cf_pool_file_direct; the default is CF_POOL_DIRECT_AUTO). */
+void cf_pool_set_direct(struct cf_pool *p, enum cf_pool_direct mode);
+
+/* cf_pool_stats - the counts of bytes and files so far (any thread). */
+void cf_pool_stats(struct cf_pool *p, struct cf_pool_stats *out);
+
 /* cf_pool_threads - the number of workers running. */
 unsigned cf_pool_threads(const struct cf_pool *p);
 
@@ -68,6 +110,17 @@ unsigned cf_pool_threads(const struct cf_pool *p);
  */
 struct cf_pool_file *cf_pool_file_new(int fd, const char *path, mode_t mode,
                                       const struct timespec *mtime);
+
+/*
+ * cf_pool_file_direct - open @f a second time with O_DIRECT (the path @f was created
+ * with, relative to the folder @dirfd; checked with fstat to be the same inode) so that
+ * the workers write its whole pages past the page cache. Call before @f's first item.
+ * Does nothing when direct writes are off, when the file (@size bytes) is shorter than
+ * CF_POOL_DIRECT_MIN, or when the open fails; otherwise allocates the file's blocks
+ * (fallocate, so that direct writes to it are overwrites that may run side by side); the filesystem refusing O_DIRECT (EINVAL) turns direct
+ * writes off for the rest of the run. Never fails: buffered writes remain.
+ */
+void cf_pool_file_direct(struct cf_pool *p, struct cf_pool_file *f, int dirfd, uint64_t size);
 
 /*
  * cf_pool_file_put - drop one reference; the last one sets mode and time, closes and

@@ -7,7 +7,11 @@
  * and time, with what the tar stream path (cf_extract_stream) makes of the same tree, and
  * with the expected bytes; each bundle must be fetched once. Then failures: a missing
  * blob, a blob of the wrong length, a setuid header, a file where a folder was restored;
- * --path selection; a path that comes twice; a stop request.
+ * --path selection; a path that comes twice; a stop request. Direct writes: files whose
+ * chunk boundaries make partial pages at the pieces' ends, pieces shorter than a page,
+ * exact page multiples and pieces longer than a direct step, restored direct, buffered,
+ * and with O_DIRECT refused at open or on a write, all identical to the tar path, with
+ * the direct byte count the page-granular split predicts.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include "repo/dbmap.h"
 #include "restore/extract.h"
 #include "restore/plan.h"
+#include "restore/pool.h"
 #include "tests/lib/check.h"
 #include "util/log.h"
 
@@ -281,18 +286,27 @@ static char *fresh(const char *name)
 	return p;
 }
 
-static int run_plan(const struct tree *t, const char *dir, unsigned threads, const char *const *paths,
-                    size_t npaths, const volatile sig_atomic_t *stop, struct cf_extract_stats *st)
+static int run_plan_direct(const struct tree *t, const char *dir, unsigned threads,
+                           const char *const *paths, size_t npaths,
+                           const volatile sig_atomic_t *stop, struct cf_extract_stats *st,
+                           enum cf_pool_direct direct, struct cf_pool_stats *ps)
 {
 	struct cf_tree_reader *r = NULL;
 	struct cf_plan_opts o = {.get = fake_get, .paths = paths, .npaths = npaths,
-	                         .threads = threads, .stop = stop};
+	                         .threads = threads, .stop = stop, .direct = direct,
+	                         .pool_stats = ps};
 	int rc;
 
 	REQUIRE(cf_tree_reader_new_mem(&r, (const uint8_t *const *)t->pieces, t->lens, t->n) == 0);
 	rc = cf_plan_extract(dir, r, &o, st);
 	cf_tree_reader_free(r);
 	return rc;
+}
+
+static int run_plan(const struct tree *t, const char *dir, unsigned threads, const char *const *paths,
+                    size_t npaths, const volatile sig_atomic_t *stop, struct cf_extract_stats *st)
+{
+	return run_plan_direct(t, dir, threads, paths, npaths, stop, st, CF_POOL_DIRECT_AUTO, NULL);
 }
 
 static int run_tar(const struct tree *t, const char *dir)
@@ -434,7 +448,11 @@ static void test_roundtrip(void)
 			atomic_store(&store[i].gets, 0);
 		snprintf(name, sizeof(name), "par%u", threads[k]);
 		dir = fresh(name);
-		CHECK_RC(run_plan(&t, dir, threads[k], NULL, 0, NULL, &st), 0);
+		/* 4 workers: with direct writes (the database's copies are pieces too) */
+		CHECK_RC(run_plan_direct(&t, dir, threads[k], NULL, 0, NULL, &st,
+		                         threads[k] == 4 ? CF_POOL_DIRECT_ON : CF_POOL_DIRECT_AUTO,
+		                         NULL),
+		         0);
 		CHECK(st.files == 6 && st.dirs == 2);
 		CHECK(st.bytes == 75099 + 143417 + 1000 + 3 + (uint64_t)DB_PAGES * PS);
 		CHECK(same_tree(ref, dir));
@@ -604,13 +622,180 @@ static void test_select_and_twice(void)
 	tree_free(&t);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* Direct writes                                                                       */
+
+struct dfile {
+	const char *path;
+	size_t cuts[8], ncuts;
+};
+
+/* Chunk boundaries: a piece's whole pages go direct when they are at least
+ * CF_POOL_DIRECT_MIN bytes, its partial pages (shared with its neighbours) buffered. */
+static const struct dfile dfiles[] = {
+    {"d/exact", {262144, 524288, 409600}, 3},                      /* page multiples */
+    {"d/odd", {5000, 300000, 3000, 1200000, 100, 270000, 7}, 7},   /* heads, tails, sub-page */
+    {"d/shared", {4000, 50, 46, 266000}, 4},                       /* one page, three pieces */
+    {"d/tail", {270000, 266240}, 2},                               /* last partial page */
+    {"d/below-min", {100, 266000}, 2},                             /* whole pages < the minimum */
+    {"d/small", {5000}, 1},                                        /* shorter than the minimum */
+    {"d/big", {3 * 1048576 + 12288}, 1},                           /* several direct steps */
+};
+#define NDFILES (sizeof(dfiles) / sizeof(dfiles[0]))
+
+static size_t dfile_len(const struct dfile *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->ncuts; i++)
+		n += f->cuts[i];
+	return n;
+}
+
+/* The unit of direct writes in @dir, as the pool chooses it (0: none). */
+static uint64_t unit_of(const char *dir)
+{
+	struct stat st;
+
+	REQUIRE(stat(dir, &st) == 0);
+	if (st.st_blksize <= 4096)
+		return 4096;
+	return st.st_blksize > (blksize_t)CF_POOL_DIRECT_STEP || st.st_blksize % 4096 ? 0
+	                                                                              : (uint64_t)st.st_blksize;
+}
+
+/* The bytes the page-granular split writes direct, and the files that get O_DIRECT. */
+static uint64_t expect_direct(uint64_t unit, uint64_t *files)
+{
+	uint64_t n = 0;
+
+	*files = 0;
+	for (size_t k = 0; unit && k < NDFILES; k++) {
+		uint64_t off = 0;
+
+		if (dfile_len(&dfiles[k]) < CF_POOL_DIRECT_MIN)
+			continue;
+		(*files)++;
+		for (size_t i = 0; i < dfiles[k].ncuts; i++) {
+			uint64_t lo = (off + unit - 1) / unit * unit;
+			uint64_t hi = (off + dfiles[k].cuts[i]) / unit * unit;
+
+			if (hi > lo && hi - lo >= CF_POOL_DIRECT_MIN)
+				n += hi - lo;
+			off += dfiles[k].cuts[i];
+		}
+	}
+	return n;
+}
+
+/* Does the filesystem of @dir take an aligned O_DIRECT write? */
+static int takes_direct(const char *dir)
+{
+	char path[4096];
+	void *buf = NULL;
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "%s/probe", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, 0600);
+	REQUIRE(posix_memalign(&buf, 4096, 4096) == 0);
+	memset(buf, 1, 4096);
+	ok = fd >= 0 && pwrite(fd, buf, 4096, 0) == 4096;
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	free(buf);
+	return ok;
+}
+
+static void test_direct(void)
+{
+	static const struct {
+		enum cf_pool_direct mode;
+		const char *env; /* $COFFER_RESTORE_DIRECT, NULL: unset */
+		int direct;      /* direct writes expected */
+	} runs[] = {
+	    {CF_POOL_DIRECT_ON, NULL, 1},
+	    {CF_POOL_DIRECT_AUTO, NULL, 0}, /* buffered by default */
+	    {CF_POOL_DIRECT_AUTO, "1", 1},
+	    {CF_POOL_DIRECT_AUTO, "0", 0},
+	    {CF_POOL_DIRECT_OFF, NULL, 0},
+	    {CF_POOL_DIRECT_TEST_OPEN_EINVAL, NULL, 0},
+	    {CF_POOL_DIRECT_TEST_WRITE_EINVAL, NULL, 1},
+	};
+	static const unsigned threads[] = {1, 3};
+	struct tree t;
+	char *ref = fresh("direct-ref");
+	uint64_t total = 0, files = 0, expect = expect_direct(unit_of(ref), &files);
+	int can = takes_direct(ref);
+
+	if (!can)
+		fprintf(stderr, "note: %s refuses O_DIRECT: only the fallback is checked\n", base);
+	CHECK(expect > 0 || !unit_of(ref));
+	tree_open(&t);
+	add(&t, "d", CF_ARCHIVE_DIR, 0755, 1600000000, NULL, 0, 0, 0, NULL);
+	for (size_t k = 0; k < NDFILES; k++) {
+		add_file(&t, dfiles[k].path, 0644, 1600000000 + (int64_t)k, dfile_len(&dfiles[k]),
+		         (unsigned)(20 + k), dfiles[k].cuts, dfiles[k].ncuts);
+		total += dfile_len(&dfiles[k]);
+	}
+	tree_close(&t);
+	CHECK_RC(run_tar(&t, ref), 0);
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++)
+		for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+			struct cf_pool_stats ps = {0};
+			struct cf_extract_stats st;
+			char name[32];
+			char *dir;
+
+			snprintf(name, sizeof(name), "direct%zu-%u", r, threads[k]);
+			dir = fresh(name);
+			if (runs[r].env)
+				setenv("COFFER_RESTORE_DIRECT", runs[r].env, 1);
+			else
+				unsetenv("COFFER_RESTORE_DIRECT");
+			CHECK_RC(run_plan_direct(&t, dir, threads[k], NULL, 0, NULL, &st, runs[r].mode,
+			                         &ps),
+			         0);
+			unsetenv("COFFER_RESTORE_DIRECT");
+			CHECK(same_tree(ref, dir));
+			CHECK(st.bytes == total && ps.direct_bytes + ps.buffered_bytes == total);
+			if (!runs[r].direct || !can || !expect) {
+				CHECK(ps.direct_bytes == 0);
+				if (runs[r].mode == CF_POOL_DIRECT_TEST_OPEN_EINVAL)
+					CHECK(ps.fallbacks == (files ? 1u : 0u) && ps.direct_files == 0);
+				else if (!runs[r].direct)
+					CHECK(ps.fallbacks == 0 && ps.direct_files == 0);
+				else if (files) /* the filesystem refused */
+					CHECK(ps.fallbacks >= 1);
+			} else if (runs[r].mode == CF_POOL_DIRECT_TEST_WRITE_EINVAL) {
+				/* the run's first direct write passes, then the files fall back (and
+				 * those opened later are not opened direct any more) */
+				CHECK(ps.direct_files >= 1 && ps.direct_files <= files && ps.fallbacks >= 1);
+				CHECK(ps.direct_bytes > 0 && ps.direct_bytes <= CF_POOL_DIRECT_STEP &&
+				      ps.direct_bytes < expect);
+			} else {
+				CHECK(ps.direct_files == files && ps.fallbacks == 0);
+				CHECK(ps.direct_bytes == expect);
+			}
+			if (ps.direct_bytes != expect && runs[r].direct && can &&
+			    runs[r].mode != CF_POOL_DIRECT_TEST_WRITE_EINVAL)
+				fprintf(stderr, "run %zu: %llu bytes direct, expected %llu\n", r,
+				        (unsigned long long)ps.direct_bytes, (unsigned long long)expect);
+			free(dir);
+		}
+	free(ref);
+	tree_free(&t);
+}
+
 int main(void)
 {
 	cf_log_set_level((enum cf_log_level)(CF_LOG_ERR - 1)); /* expected errors are noisy */
 	if (getenv("CF_TEST_VERBOSE"))
 		cf_log_set_level(CF_LOG_DEBUG);
+	unsetenv("COFFER_RESTORE_DIRECT");
 	base = check_tmpdir();
 	test_roundtrip();
+	test_direct();
 	test_failures();
 	test_refusals();
 	test_select_and_twice();
