@@ -59,6 +59,7 @@ struct cf_repo {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;      /* an upload finished */
 	pthread_mutex_t win_mu; /* guards @win */
+	pthread_cond_t win_cv;  /* local storage: a window read without win_mu ended */
 	struct repo_window win[CF_REPO_WINDOWS]; /* windows read and read ahead */
 	uint64_t win_clock;
 	struct cf_packw *pack;  /* being filled; NULL when none */

@@ -155,6 +155,7 @@ int cf_repo_open(struct cf_repo **out, const struct cf_repo_opts *o)
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	pthread_mutex_init(&r->win_mu, NULL);
+	pthread_cond_init(&r->win_cv, NULL);
 	rc = cf_core_init();
 	if (!rc)
 		rc = cf_storage_open_with(&r->st, o->url, o->create, o->storage);
@@ -207,6 +208,7 @@ void cf_repo_free(struct cf_repo *r)
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->win_mu);
+	pthread_cond_destroy(&r->win_cv);
 	for (int i = 0; i < CF_REPO_WINDOWS; i++)
 		free(r->win[i].buf);
 	free(r);

@@ -304,10 +304,12 @@ static struct repo_window *window_take(struct cf_repo *r, uint64_t len,
 	}
 	if (!best)
 		return NULL;
-	if (best->cap < len) {
-		uint8_t *buf = realloc(best->buf, (size_t)len);
-		if (!buf)
+	if (best->cap < len) { /* page-aligned: file:// reads whole blocks with O_DIRECT */
+		void *buf = NULL;
+
+		if (posix_memalign(&buf, 4096, (size_t)len) != 0)
 			return NULL;
+		free(best->buf);
 		best->buf = buf;
 		best->cap = (size_t)len;
 	}
@@ -355,11 +357,37 @@ static void read_ahead(struct cf_repo *r, const char *name, const struct cf_blob
  * CF_REPO_READ_WINDOW-aligned ranges (whole packs when small), never a blob's exact
  * bounds, which would reveal chunk sizes. Windows are kept (and on remote storage read
  * ahead), so the next blobs of the same pack usually cost no request.
- * Copies the blob into *@out (malloc'ed). Under r->win_mu.
+ * Copies the blob into *@out (malloc'ed). Takes r->win_mu (released while a local
+ * window is read).
  */
+/*
+ * Local storage (no read-ahead): read window @w without holding r->win_mu, so workers
+ * wait for the disk side by side (the packs a backup wrote with O_DIRECT are not in the
+ * page cache). The window is PENDING meanwhile: window_take skips it, and readers of the
+ * same range wait on r->win_cv. Called and returns under r->win_mu; on failure the
+ * window is EMPTY again.
+ */
+static int read_unlocked(struct cf_repo *r, const char *name, struct repo_window *w,
+			 const uint8_t pack[32], uint64_t off, uint64_t len)
+{
+	int rc;
+
+	memcpy(w->pack, pack, 32);
+	w->off = off;
+	w->len = len;
+	atomic_store(&w->state, WIN_PENDING);
+	pthread_mutex_unlock(&r->win_mu);
+	rc = cf_storage_get_range(r->st, name, off, len, w->buf);
+	pthread_mutex_lock(&r->win_mu);
+	atomic_store(&w->state, rc ? WIN_EMPTY : WIN_READY);
+	pthread_cond_broadcast(&r->win_cv);
+	return rc;
+}
+
 static int read_windowed(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
 			 uint8_t **out)
 {
+	int local = cf_storage_parallel(r->st) <= 1;
 	uint64_t lo = loc->offset / CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
 	uint64_t hi = ((uint64_t)loc->offset + loc->length + CF_REPO_READ_WINDOW - 1) /
 		      CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
@@ -371,20 +399,31 @@ static int read_windowed(struct cf_repo *r, const char *name, const struct cf_bl
 	if ((uint64_t)loc->offset + loc->length > hi)
 		return CF_E_CORRUPT; /* the cache says the blob ends past its pack */
 	pthread_mutex_lock(&r->win_mu);
+again:
 	w = window_find(r, loc->pack, loc->offset, loc->length);
-	if (w && atomic_load(&w->state) == WIN_PENDING)
+	if (w && atomic_load(&w->state) == WIN_PENDING) {
+		if (local) { /* another worker is reading it: wait, then look again */
+			pthread_cond_wait(&r->win_cv, &r->win_mu);
+			goto again;
+		}
 		cf_storage_wait_all(r->st);
+	}
 	if (w && atomic_load(&w->rc) != 0) {
 		atomic_store(&w->state, WIN_EMPTY); /* a failed read-ahead: read it here */
 		w = NULL;
 	}
 	if (!w) {
 		w = window_take(r, hi - lo, NULL);
+		if (!w && local) { /* every window is being read into */
+			pthread_cond_wait(&r->win_cv, &r->win_mu);
+			goto again;
+		}
 		if (!w) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = cf_storage_get_range(r->st, name, lo, hi - lo, w->buf);
+		rc = local ? read_unlocked(r, name, w, loc->pack, lo, hi - lo)
+			   : cf_storage_get_range(r->st, name, lo, hi - lo, w->buf);
 		if (rc)
 			goto out;
 		memcpy(w->pack, loc->pack, 32);

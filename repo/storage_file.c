@@ -345,6 +345,65 @@ static int open_object(struct file_storage *fs, const char *name, int *fd, struc
 	return r;
 }
 
+/* pread exactly @n bytes (less only at the end of the file: *@got says). */
+static int pread_full(int fd, uint8_t *p, size_t n, uint64_t off, size_t *got)
+{
+	*got = 0;
+	while (*got < n) {
+		ssize_t g = pread(fd, p + *got, n - *got, (off_t)(off + *got));
+		if (g < 0 && errno == EINTR)
+			continue;
+		if (g < 0)
+			return -errno;
+		if (g == 0)
+			break;
+		*got += (size_t)g;
+	}
+	return 0;
+}
+
+#define DIRECT_ALIGN 4096u
+#define DIRECT_MIN (64u << 10)
+
+/*
+ * A range read into a fixed buffer (a restore's window): straight into it, without the
+ * bounce copy, and its whole aligned blocks with O_DIRECT when the buffer and the offset
+ * allow — no page-cache pages to allocate and fill (docs/performance.md, "Direct
+ * writes"; the same VM cost applies to reads). Returns 1 when it did not apply.
+ */
+static int get_into_buffer(struct file_storage *fs, const char *name, int fd, uint64_t off,
+			   uint64_t n, struct cf_storage_sink *k)
+{
+	uint8_t *dst = k->buf + k->done;
+	size_t head = 0, got = 0, tail_got = 0;
+	int r = 0;
+
+	if (k->kind != CF_SINK_FIXED || n > k->cap - k->done)
+		return 1;
+	if (n >= DIRECT_MIN && off % DIRECT_ALIGN == 0 && (uintptr_t)dst % DIRECT_ALIGN == 0) {
+		int dfd = openat(fs->root, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECT);
+
+		if (dfd >= 0) {
+			head = (size_t)(n / DIRECT_ALIGN * DIRECT_ALIGN);
+			r = pread_full(dfd, dst, head, off, &got);
+			close(dfd);
+			if (r == -EINVAL) { /* refused after all: the ordinary read below */
+				r = 0;
+				head = got = 0;
+			}
+			if (!r && got < head) /* shorter than its size said: the front reports it */
+				n = got;
+		}
+	}
+	if (!r && head < n) {
+		r = pread_full(fd, dst + head, (size_t)(n - head), off + head, &tail_got);
+		got = head + tail_got;
+	}
+	if (!r)
+		k->done += got;
+	return r;
+}
+
 static int file_get(struct cf_storage *s, const char *name, uint64_t off, uint64_t len,
 		    struct cf_storage_sink *k)
 {
@@ -362,6 +421,10 @@ static int file_get(struct cf_storage *s, const char *name, uint64_t off, uint64
 	r = cf_storage_sink_begin(k, n);
 	if (r || !n)
 		goto out;
+	r = get_into_buffer(fs, name, fd, off, n, k);
+	if (r <= 0)
+		goto out;
+	r = 0;
 	posix_fadvise(fd, (off_t)off, (off_t)n, POSIX_FADV_SEQUENTIAL);
 	buf = malloc(n > COPY_CHUNK ? COPY_CHUNK : (size_t)n);
 	if (!buf) {
