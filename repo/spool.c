@@ -238,8 +238,10 @@ static int queue_cur(struct cf_spool *s)
 			atomic_store(&s->err, r);
 		return r;
 	}
-	if (!s->buf[nxt] && !(s->buf[nxt] = buf_new()))
+	if (!s->buf[nxt] && !(s->buf[nxt] = buf_new())) {
+		atomic_store(&s->err, -ENOMEM); /* the full buffer cannot go anywhere: spent */
 		return -ENOMEM;
+	}
 	pthread_mutex_lock(&s->mu);
 	s->queued[s->cur] = 1;
 	pthread_cond_broadcast(&s->cv);
