@@ -582,6 +582,22 @@ static void remove_old(const char *path)
 		            strerror(-r));
 }
 
+/* Does the directory @path hold nothing? Unreadable counts as not empty. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int empty = 1;
+
+	if (!d)
+		return 0;
+	while (empty && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
 /* Is @inner equal to @outer or below it (both resolved)? */
 static int is_within(const char *inner, const char *outer)
 {
@@ -595,7 +611,7 @@ int cf_extract_swap_into_flags(const char *tmpdir, const char *live_dir, unsigne
 {
 	char *live = NULL, *old = NULL, *rt = NULL, *rl = NULL;
 	struct stat ts, ls;
-	int have_live, fd, ret, e;
+	int have_live, flush, fd, ret, e;
 
 	if (!tmpdir || !live_dir || !*tmpdir || !*live_dir)
 		return CF_E_INVAL;
@@ -629,12 +645,16 @@ int cf_extract_swap_into_flags(const char *tmpdir, const char *live_dir, unsigne
 		goto fail;
 	}
 
-	/* the new content on disk before it becomes visible; the old folder's mode */
+	/*
+	 * The old folder's mode; the new content on disk before it replaces old content.
+	 * An empty (or absent) folder has nothing to lose: no flush, as cp or tar would.
+	 */
+	flush = have_live && !dir_is_empty(live);
 	fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		if (have_live)
 			(void)fchmod(fd, ls.st_mode & 07777);
-		if (have_live && syncfs(fd) != 0)
+		if (flush && syncfs(fd) != 0)
 			cf_log_warn("cannot flush %s: %s", tmpdir, strerror(errno));
 		close(fd);
 	}
@@ -645,14 +665,14 @@ int cf_extract_swap_into_flags(const char *tmpdir, const char *live_dir, unsigne
 			cf_log_err("cannot move %s to %s: %s", tmpdir, live, strerror(errno));
 			goto fail;
 		}
-		sync_parent(live);
 		ret = 0;
 		goto fail;
 	}
 
 	if (!(flags & CF_SWAP_NO_EXCHANGE)) {
 		if (renameat2(AT_FDCWD, tmpdir, AT_FDCWD, live, RENAME_EXCHANGE) == 0) {
-			sync_parent(live);
+			if (flush)
+				sync_parent(live);
 			remove_old(tmpdir); /* now holds the previous content */
 			ret = 0;
 			goto fail;
@@ -688,7 +708,8 @@ int cf_extract_swap_into_flags(const char *tmpdir, const char *live_dir, unsigne
 		ret = -e;
 		goto fail;
 	}
-	sync_parent(live);
+	if (flush)
+		sync_parent(live);
 	remove_old(old);
 	ret = 0;
 fail:

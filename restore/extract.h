@@ -82,8 +82,11 @@ enum cf_swap_flags {
  * @live_dir and delete the previous content, so readers of @live_dir see either the old
  * or the new content, never a mix.
  *
- * First flushes the filesystem holding @tmpdir (syncfs) so the new content is on disk,
- * and gives @tmpdir the permission bits of @live_dir. Then:
+ * When @live_dir holds anything, first flushes the filesystem holding @tmpdir (syncfs)
+ * so the new content is on disk before the old is deleted, and after the swap the
+ * parent folder (fsync); an empty or absent @live_dir has nothing to lose and is not
+ * flushed for (as cp or tar would not). Gives @tmpdir the permission bits of @live_dir.
+ * Then:
  *  - @live_dir does not exist: rename(tmpdir, live_dir).
  *  - renameat2(RENAME_EXCHANGE) swaps the two directories atomically; the old content,
  *    now at @tmpdir, is removed.

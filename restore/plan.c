@@ -40,6 +40,8 @@ struct plan {
 	uint64_t group;
 	struct cf_pool_item *pend[PENDING_BUNDLES];
 	size_t npend;
+	uint64_t gbase, gbytes; /* the group's range so far (its extents follow each other) */
+	int gsplit;             /* some of the group's bundles were handed over already */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -312,6 +314,15 @@ static int flush_bundles(struct plan *p)
 {
 	int rc = 0;
 
+	/* a whole group going out direct: one worker assembles it, one aligned write */
+	if (p->npend && !p->gsplit && p->dbf && p->dbf->dfd >= 0 &&
+	    p->gbytes <= CF_POOL_DIRECT_STEP) {
+		rc = cf_pool_submit_group(p->pool, p->pend, p->npend, p->gbase, (uint32_t)p->gbytes);
+		memset(p->pend, 0, p->npend * sizeof(p->pend[0]));
+		p->npend = 0;
+		return rc;
+	}
+
 	for (size_t i = 0; i < p->npend; i++) {
 		int r = cf_pool_submit(p->pool, p->pend[i]);
 
@@ -332,17 +343,24 @@ static int on_extent(void *ctx, uint32_t ps, uint64_t page, uint32_t count,
 	uint64_t group = page / CF_DBMAP_BUNDLE_PAGES;
 	int rc = 0;
 
-	if (group != p->group)
+	if (group != p->group) {
 		rc = flush_bundles(p);
+		p->gbase = page * ps;
+		p->gbytes = 0;
+		p->gsplit = 0;
+	}
 	p->group = group;
+	p->gbytes += (uint64_t)count * ps;
 	for (size_t i = 0; i < p->npend && !it; i++)
 		if (!memcmp(p->pend[i]->id, loc->id, CF_BLOB_ID_BYTES) &&
 		    p->pend[i]->len == (uint32_t)loc->bundle_pages * ps &&
 		    p->pend[i]->ncopies < p->pend[i]->cap)
 			it = p->pend[i];
 	if (!it && !rc) {
-		if (p->npend == PENDING_BUNDLES)
+		if (p->npend == PENDING_BUNDLES) {
+			p->gsplit = 1; /* the group's bundles go out one by one */
 			rc = flush_bundles(p);
+		}
 		it = rc ? NULL
 		        : cf_pool_item_new(p->pool, p->dbf, loc->id, (uint32_t)loc->bundle_pages * ps,
 		                           CF_DBMAP_BUNDLE_PAGES);
@@ -500,6 +518,12 @@ int cf_plan_extract(const char *target, struct cf_tree_reader *tree, const struc
 	}
 	if (rc && p.pool)
 		cf_pool_fail(p.pool, rc); /* the workers stop at once */
+	/* every entry exists: the folders' modes and times while the workers finish (writing
+	 * into files already open changes no folder) */
+	if (!rc)
+		rc = apply_dirs(&p);
+	if (rc && p.pool)
+		cf_pool_fail(p.pool, rc);
 	if (p.pool) {
 		prc = cf_pool_finish(p.pool, o->progress ? tick : NULL, &p);
 		if (!rc)
@@ -508,8 +532,6 @@ int cf_plan_extract(const char *target, struct cf_tree_reader *tree, const struc
 		if (o->pool_stats)
 			cf_pool_stats(p.pool, o->pool_stats);
 	}
-	if (!rc)
-		rc = apply_dirs(&p);
 	if (rc == -EINTR)
 		cf_log_err("interrupted: nothing was restored");
 	else if (!rc)

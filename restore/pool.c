@@ -18,6 +18,7 @@
 
 #define MAX_THREADS 64
 #define QUEUE_PER_THREAD 8
+#define WAIT_MAX 2 /* fetched items waiting for one file's writer (memory: blobs held) */
 #define WRITE_MAX (128u << 10) /* bytes per pwrite: the copy stays in the CPU cache */ /* queued items per worker: each holds an open file */
 #define PAGE 4096u                  /* direct writes never share a page with buffered ones */
 #define BOUNCE CF_POOL_DIRECT_STEP /* a worker's aligned buffer for direct writes */
@@ -27,6 +28,7 @@ struct cf_pool {
 	pthread_cond_t more; /* an item was queued, the end was announced, or an error */
 	pthread_cond_t room; /* an item was taken, or an error */
 	pthread_cond_t idle; /* a worker ended */
+	pthread_cond_t drained; /* a file's list of handed-over items got shorter, or an error */
 	struct cf_pool_item *head, *tail;
 	size_t queued, cap;
 	unsigned running; /* workers not yet ended */
@@ -45,16 +47,26 @@ struct cf_pool {
 };
 
 /*
- * One worker per CPU, at most DEFAULT_MAX: each holds ~7 MiB (three buffers of the
- * largest blob), and the memory bar is 64 MiB for the whole process. COFFER_THREADS
- * may ask for more, up to MAX_THREADS.
+ * One worker per CPU, and one more while direct writes are on (a direct write waits for
+ * the device: the extra worker computes meanwhile), at most DEFAULT_MAX: each holds
+ * ~9 MiB (three buffers of the largest blob, a bounce and a group buffer), and the memory
+ * bar is 64 MiB for the whole process. COFFER_THREADS may ask for more, up to MAX_THREADS.
  */
 #define DEFAULT_MAX 4
+static int direct_env_off(void)
+{
+	const char *env = getenv("COFFER_RESTORE_DIRECT");
+
+	return env && !strcmp(env, "0");
+}
+
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *env = getenv("COFFER_THREADS");
 
+	if (n >= 1 && !direct_env_off())
+		n++;
 	if (n > DEFAULT_MAX)
 		n = DEFAULT_MAX;
 	if (env && atoi(env) > 0)
@@ -69,6 +81,7 @@ void cf_pool_fail(struct cf_pool *p, int err)
 		p->err = err;
 	pthread_cond_broadcast(&p->more);
 	pthread_cond_broadcast(&p->room);
+	pthread_cond_broadcast(&p->drained);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -97,6 +110,9 @@ struct cf_pool_file *cf_pool_file_new(int fd, const char *path, mode_t mode,
 	f->align = PAGE;
 	atomic_init(&f->buffered, 0);
 	f->refs = 1;
+	f->writing = 0;
+	f->wait_head = f->wait_tail = NULL;
+	f->nwait = 0;
 	f->mode = mode;
 	f->mtime = *mtime;
 	memcpy(f->path, path, n);
@@ -159,8 +175,14 @@ struct cf_pool_item *cf_pool_item_new(struct cf_pool *p, struct cf_pool_file *f,
 
 static void item_drop(struct cf_pool *p, struct cf_pool_item *it)
 {
-	cf_pool_file_put(p, it->file);
-	free(it);
+	while (it) {
+		struct cf_pool_item *next = it->part;
+
+		free(it->buf);
+		cf_pool_file_put(p, it->file);
+		free(it);
+		it = next;
+	}
 }
 
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
@@ -186,16 +208,15 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
  * so that its pages stay mapped and warm. */
 struct wstate {
 	uint8_t *bounce;
+	uint8_t *group; /* CF_POOL_DIRECT_STEP bytes, page-aligned: a group assembled */
 	int nobounce; /* the allocation failed: buffered writes */
 };
 
 void cf_pool_set_direct(struct cf_pool *p, enum cf_pool_direct mode)
 {
-	const char *env = getenv("COFFER_RESTORE_DIRECT");
-
-	/* buffered by default: measured faster here (docs/restore.md, "Direct writes") */
+	/* direct by default: docs/restore.md, "Direct writes"; COFFER_RESTORE_DIRECT=0 off */
 	if (mode == CF_POOL_DIRECT_AUTO)
-		mode = env && !strcmp(env, "1") ? CF_POOL_DIRECT_ON : CF_POOL_DIRECT_OFF;
+		mode = direct_env_off() ? CF_POOL_DIRECT_OFF : CF_POOL_DIRECT_ON;
 	p->direct = mode;
 }
 
@@ -304,13 +325,18 @@ static int write_direct(struct cf_pool *p, struct wstate *w, struct cf_pool_file
 		size_t n = len - *done > step ? step : len - *done;
 		ssize_t k;
 
-		memcpy(w->bounce, buf + *done, n);
+		const uint8_t *src = buf + *done;
+
+		if ((uintptr_t)src % PAGE) { /* an aligned buffer (a group) goes out as it is */
+			memcpy(w->bounce, src, n);
+			src = w->bounce;
+		}
 		if (p->direct == CF_POOL_DIRECT_TEST_WRITE_EINVAL &&
 		    atomic_fetch_add(&p->test_writes, 1) > 0) {
 			k = -1;
 			errno = EINVAL;
 		} else {
-			k = pwrite(f->dfd, w->bounce, n, (off_t)(off + *done));
+			k = pwrite(f->dfd, src, n, (off_t)(off + *done));
 		}
 		if (k < 0 && errno == EINTR)
 			continue;
@@ -329,12 +355,13 @@ static int write_direct(struct cf_pool *p, struct wstate *w, struct cf_pool_file
 /*
  * Write the piece @buf[0..@len) at @off of @f: the whole units inside it direct, the
  * partial units at its ends (shared with the neighbouring pieces, or the file's last)
- * buffered, so that no unit is written both ways. A piece with less than
- * CF_POOL_DIRECT_MIN bytes of whole units is written buffered: a direct write waits for
- * the device (~0.1 ms each here), which costs more than a few page-cache pages.
+ * buffered, so that no unit is written both ways. A piece with less than @min bytes of
+ * whole units (CF_POOL_DIRECT_MIN for a blob's piece, 1 for an assembled group) is written
+ * buffered: a direct write waits for the device (~0.1 ms each here), which costs more
+ * than a few page-cache pages.
  */
 static int write_piece(struct cf_pool *p, struct wstate *w, struct cf_pool_file *f,
-                       const uint8_t *buf, size_t len, uint64_t off)
+                       const uint8_t *buf, size_t len, uint64_t off, uint64_t min)
 {
 	uint64_t end = off + len, lo, hi;
 	size_t done = 0;
@@ -344,7 +371,7 @@ static int write_piece(struct cf_pool *p, struct wstate *w, struct cf_pool_file 
 		return write_buffered(p, f, buf, len, off);
 	lo = (off + f->align - 1) / f->align * f->align;
 	hi = end / f->align * f->align;
-	if (hi <= lo || hi - lo < CF_POOL_DIRECT_MIN || w->nobounce)
+	if (hi <= lo || hi - lo < min || w->nobounce)
 		return write_buffered(p, f, buf, len, off);
 	if (!w->bounce) {
 		void *b = NULL;
@@ -370,50 +397,152 @@ static int write_piece(struct cf_pool *p, struct wstate *w, struct cf_pool_file 
 
 /* ---------------------------------------------------------------------------------- */
 
-/* Fetch the item's blob, check it, write its pieces. Logs its own errors. */
-static int run_item(struct cf_pool *p, struct wstate *w, const struct cf_pool_item *it)
+/* Fetch the item's blob into it->buf and check its length. Logs its own errors. */
+static int fetch_item(struct cf_pool *p, struct cf_pool_item *it)
 {
 	char shown[256], hex[CF_HEX_LEN(CF_BLOB_ID_BYTES)];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	uint64_t done = 0;
 	int rc;
 
 	if (p->stop && *p->stop)
 		return -EINTR;
-	rc = p->get(p->gctx, CF_BLOB_DATA, it->id, &buf, &len);
+	rc = p->get(p->gctx, CF_BLOB_DATA, it->id, &it->buf, &it->blen);
 	if (rc) {
+		it->buf = NULL;
 		if (!failed(p))
 			cf_log_err("cannot restore \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
 			           cf_strerror(rc));
 		return rc;
 	}
-	if (len != it->len) {
+	if (it->blen != it->len) {
 		cf_encode_hex(hex, it->id, CF_BLOB_ID_BYTES);
 		cf_log_err("cannot restore \"%s\": data blob %s holds %zu bytes, the snapshot says %u",
-		           cf_archive_printable(it->file->path, shown, sizeof(shown)), hex, len,
+		           cf_archive_printable(it->file->path, shown, sizeof(shown)), hex, it->blen,
 		           (unsigned)it->len);
-		rc = CF_E_CORRUPT;
+		return CF_E_CORRUPT;
 	}
+	return 0;
+}
+
+/* Write the pieces of the fetched item @it. Logs its own errors. */
+static int write_item(struct cf_pool *p, struct wstate *w, const struct cf_pool_item *it)
+{
+	char shown[256];
+	uint64_t done = 0;
+	int rc = 0;
+
 	for (uint32_t i = 0; !rc && i < it->ncopies; i++) {
 		const struct cf_pool_copy *c = &it->copy[i];
 
-		if ((uint64_t)c->src + c->len > len) { /* the planner checked it: defensive */
-			rc = CF_E_CORRUPT;
-			break;
-		}
-		rc = write_piece(p, w, it->file, buf + c->src, c->len, c->dst);
+		if ((uint64_t)c->src + c->len > it->blen) /* the planner checked it: defensive */
+			return CF_E_CORRUPT;
+		rc = write_piece(p, w, it->file, it->buf + c->src, c->len, c->dst,
+		                 CF_POOL_DIRECT_MIN);
 		if (rc)
 			cf_log_err("cannot write \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
 			           strerror(-rc));
 		done += c->len;
 	}
-	free(buf);
 	if (!rc)
 		atomic_fetch_add(&p->bytes, done);
 	return rc;
+}
+
+/*
+ * Fetch the items of the group @g, copy their pieces into the worker's group buffer, and
+ * write the group's range from it. Logs its own errors.
+ */
+static int run_group(struct cf_pool *p, struct wstate *w, struct cf_pool_item *g)
+{
+	char shown[256];
+	int rc;
+
+	if (!w->group) {
+		void *b = NULL;
+
+		if (posix_memalign(&b, PAGE, CF_POOL_DIRECT_STEP) != 0)
+			return -ENOMEM;
+		w->group = b;
+	}
+	for (struct cf_pool_item *it = g; it; it = it->part) {
+		rc = fetch_item(p, it);
+		for (uint32_t i = 0; !rc && i < it->ncopies; i++) {
+			const struct cf_pool_copy *c = &it->copy[i];
+
+			/* the planner checked them: defensive */
+			if ((uint64_t)c->src + c->len > it->blen || c->dst < g->gbase ||
+			    c->dst - g->gbase + c->len > g->glen)
+				rc = CF_E_CORRUPT;
+			else
+				memcpy(w->group + (c->dst - g->gbase), it->buf + c->src, c->len);
+		}
+		free(it->buf);
+		it->buf = NULL;
+		if (rc)
+			return rc;
+	}
+	/* one write for the whole group: direct however small its whole pages are */
+	rc = write_piece(p, w, g->file, w->group, g->glen, g->gbase, 1);
+	if (rc)
+		cf_log_err("cannot write \"%s\": %s",
+		           cf_archive_printable(g->file->path, shown, sizeof(shown)), strerror(-rc));
+	else
+		atomic_fetch_add(&p->bytes, g->glen);
+	return rc;
+}
+
+/*
+ * Write the fetched item @it (the worker's from now on), or hand it to the worker that is
+ * writing its file (waiting while WAIT_MAX items wait there already); a worker that
+ * writes a file also writes the items handed to it meanwhile, in their order.
+ */
+static void write_or_hand_over(struct cf_pool *p, struct wstate *w, struct cf_pool_item *it)
+{
+	struct cf_pool_file *f = it->file;
+
+	pthread_mutex_lock(&p->mu);
+	while (f->writing && f->nwait >= WAIT_MAX && !p->err)
+		pthread_cond_wait(&p->drained, &p->mu);
+	if (f->writing) {
+		if (p->err) { /* the writer drops what it holds; this one goes too */
+			pthread_mutex_unlock(&p->mu);
+			item_drop(p, it);
+			return;
+		}
+		it->next = NULL;
+		if (f->wait_tail)
+			f->wait_tail->next = it;
+		else
+			f->wait_head = it;
+		f->wait_tail = it;
+		f->nwait++;
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
+	f->writing = 1;
+	pthread_mutex_unlock(&p->mu);
+	while (it) {
+		struct cf_pool_item *next;
+		int rc = failed(p) ? 0 : write_item(p, w, it);
+
+		if (rc)
+			cf_pool_fail(p, rc);
+		pthread_mutex_lock(&p->mu);
+		next = f->wait_head;
+		if (next) {
+			f->wait_head = next->next;
+			if (!f->wait_head)
+				f->wait_tail = NULL;
+			f->nwait--;
+		} else {
+			f->writing = 0;
+		}
+		pthread_cond_broadcast(&p->drained);
+		pthread_mutex_unlock(&p->mu);
+		item_drop(p, it); /* @next, if any, still holds a reference to @f */
+		it = next;
+	}
 }
 
 static void *worker(void *arg)
@@ -440,12 +569,23 @@ static void *worker(void *arg)
 		pthread_cond_signal(&p->room);
 		pthread_mutex_unlock(&p->mu);
 
-		rc = run_item(p, &w, it);
-		if (rc)
+		if (it->glen) {
+			rc = run_group(p, &w, it);
+			if (rc)
+				cf_pool_fail(p, rc);
+			item_drop(p, it);
+			continue;
+		}
+		rc = fetch_item(p, it);
+		if (rc) {
 			cf_pool_fail(p, rc);
-		item_drop(p, it);
+			item_drop(p, it);
+		} else {
+			write_or_hand_over(p, &w, it);
+		}
 	}
 	free(w.bounce);
+	free(w.group);
 	pthread_mutex_lock(&p->mu);
 	p->running--;
 	pthread_cond_broadcast(&p->idle);
@@ -477,6 +617,7 @@ int cf_pool_new(struct cf_pool **out, unsigned threads, cf_dbmap_get_fn get, voi
 	pthread_cond_init(&p->more, NULL);
 	pthread_cond_init(&p->room, NULL);
 	pthread_cond_init(&p->idle, NULL);
+	pthread_cond_init(&p->drained, NULL);
 	p->cap = (size_t)threads * QUEUE_PER_THREAD;
 	p->get = get;
 	p->gctx = gctx;
@@ -538,6 +679,23 @@ int cf_pool_submit(struct cf_pool *p, struct cf_pool_item *it)
 	if (rc)
 		item_drop(p, it);
 	return rc;
+}
+
+int cf_pool_submit_group(struct cf_pool *p, struct cf_pool_item **its, size_t n,
+                         uint64_t base, uint32_t len)
+{
+	if (!n)
+		return CF_E_INVAL;
+	for (size_t i = 1; i < n; i++)
+		its[i - 1]->part = its[i];
+	its[n - 1]->part = NULL;
+	if (len == 0 || len > CF_POOL_DIRECT_STEP) {
+		item_drop(p, its[0]);
+		return CF_E_INVAL;
+	}
+	its[0]->gbase = base;
+	its[0]->glen = len;
+	return cf_pool_submit(p, its[0]);
 }
 
 static void join_all(struct cf_pool *p)
@@ -612,6 +770,7 @@ void cf_pool_free(struct cf_pool *p)
 		join_all(p);
 	}
 	drop_queued(p);
+	pthread_cond_destroy(&p->drained);
 	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->room);
 	pthread_cond_destroy(&p->more);

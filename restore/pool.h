@@ -11,11 +11,15 @@
  * Shared state: the queue, the reference counts of the output files, the first error and
  * the counters live in struct cf_pool under one mutex; an item belongs to exactly one
  * thread once taken, and each byte range of a file is written by exactly one item, so
- * pwrite()s never overlap. A file's mode and time are set (fchmod, futimens) by the
+ * pwrite()s never overlap. One worker at a time writes a given file: a worker whose
+ * fetched blob belongs to a file another worker is writing hands the item over (at most
+ * WAIT_MAX wait per file) and fetches the next one, and the writing worker writes what
+ * was handed over before it goes back to fetching. The kernel serialises writes to one
+ * file on its inode lock anyway, and its waiters spin on that lock, burning a CPU. A file's mode and time are set (fchmod, futimens) by the
  * thread that drops its last reference, after every write to it has returned.
  *
  * Direct writes (docs/restore.md, "Direct writes"): a file may also be open with O_DIRECT
- * (cf_pool_file_direct; off by default, $COFFER_RESTORE_DIRECT=1). A worker then writes the whole pages (@align bytes each) inside
+ * (cf_pool_file_direct; on by default, $COFFER_RESTORE_DIRECT=0 turns it off). A worker then writes the whole pages (@align bytes each) inside
  * a piece from its own aligned bounce buffer through that descriptor, and the partial
  * pages at the piece's ends, which it may share with the neighbouring pieces, buffered:
  * no page is ever written both ways. A direct write refused with EINVAL turns the file
@@ -39,6 +43,9 @@ struct cf_pool_file {
 	uint32_t align;          /* with dfd: direct writes cover whole units of this size */
 	atomic_int buffered;     /* a direct write was refused: buffered writes only */
 	unsigned refs;           /* under the pool's mutex */
+	int writing;             /* under the pool's mutex: a worker is writing this file */
+	struct cf_pool_item *wait_head, *wait_tail; /* fetched items handed to that worker */
+	unsigned nwait;          /* their number (under the pool's mutex) */
 	mode_t mode;             /* set when the last reference goes */
 	struct timespec mtime;   /* set when the last reference goes */
 	char path[];             /* the entry path, for messages */
@@ -57,6 +64,11 @@ struct cf_pool_item {
 	uint8_t id[CF_BLOB_ID_BYTES];
 	uint32_t len;              /* the blob's plaintext must be exactly this long */
 	uint32_t ncopies, cap;
+	uint8_t *buf;              /* the pool's: the fetched plaintext while it waits */
+	size_t blen;
+	struct cf_pool_item *part; /* a group's next item (cf_pool_submit_group) */
+	uint64_t gbase;            /* a group's first item: the range its items fill */
+	uint32_t glen;             /* ... 0 for an item that is not a group */
 	struct cf_pool_copy copy[];
 };
 
@@ -76,7 +88,7 @@ int cf_pool_new(struct cf_pool **out, unsigned threads, cf_dbmap_get_fn get, voi
 
 /* How output files are written (cf_pool_set_direct). */
 enum cf_pool_direct {
-	CF_POOL_DIRECT_AUTO = 0,  /* direct if $COFFER_RESTORE_DIRECT is "1", else buffered */
+	CF_POOL_DIRECT_AUTO = 0,  /* direct unless $COFFER_RESTORE_DIRECT is "0" */
 	CF_POOL_DIRECT_OFF,       /* buffered writes only */
 	CF_POOL_DIRECT_ON,        /* direct where the filesystem takes it */
 	/* tests: behave as a filesystem refusing O_DIRECT at open, or taking the run's
@@ -141,6 +153,17 @@ struct cf_pool_item *cf_pool_item_new(struct cf_pool *p, struct cf_pool_file *f,
  * full. Returns 0, or the pool's first error (the item is then dropped).
  */
 int cf_pool_submit(struct cf_pool *p, struct cf_pool_item *it);
+
+/*
+ * cf_pool_submit_group - queue the @n items @its (all of one file, owned by the pool from
+ * now on) as one group: one worker fetches them all, assembles their pieces in a buffer
+ * and writes the range [@base, @base + @len) in one go (direct when the file has an
+ * O_DIRECT descriptor). Their pieces must cover the range exactly once; 1 <= @len <=
+ * CF_POOL_DIRECT_STEP (CF_E_INVAL otherwise, the items dropped). Returns as
+ * cf_pool_submit. A worker checks every piece against the range (CF_E_CORRUPT).
+ */
+int cf_pool_submit_group(struct cf_pool *p, struct cf_pool_item **its, size_t n,
+                         uint64_t base, uint32_t len);
 
 /* cf_pool_fail - record @err as the pool's error unless one is already recorded. */
 void cf_pool_fail(struct cf_pool *p, int err);

@@ -429,12 +429,17 @@ static void make_main_tree(struct tree *t)
 	tree_close(t);
 }
 
+static int takes_direct(const char *dir);
+static uint64_t unit_of(const char *dir);
+
 static void test_roundtrip(void)
 {
 	struct tree t;
 	char *ref = fresh("ref");
 	struct cf_extract_stats st;
 	static const unsigned threads[] = {1, 2, 4};
+	struct cf_pool_stats ps;
+	int can = takes_direct(ref);
 
 	make_main_tree(&t);
 	CHECK_RC(run_tar(&t, ref), 0);
@@ -448,11 +453,19 @@ static void test_roundtrip(void)
 			atomic_store(&store[i].gets, 0);
 		snprintf(name, sizeof(name), "par%u", threads[k]);
 		dir = fresh(name);
-		/* 4 workers: with direct writes (the database's copies are pieces too) */
+		/* 1 and 2 workers buffered; 4 with direct writes, where the database's groups are
+		 * assembled (two bundles, permuted slots) and each written in one go */
+		memset(&ps, 0, sizeof(ps));
 		CHECK_RC(run_plan_direct(&t, dir, threads[k], NULL, 0, NULL, &st,
-		                         threads[k] == 4 ? CF_POOL_DIRECT_ON : CF_POOL_DIRECT_AUTO,
-		                         NULL),
+		                         threads[k] == 4 ? CF_POOL_DIRECT_ON : CF_POOL_DIRECT_OFF,
+		                         &ps),
 		         0);
+		if (threads[k] == 4 && can && unit_of(dir) == 4096) /* the database's whole pages */
+			CHECK(ps.direct_bytes == (uint64_t)DB_PAGES * PS / 4096 * 4096);
+		else if (threads[k] == 4 && can)
+			CHECK(ps.direct_bytes > 0);
+		else if (threads[k] != 4)
+			CHECK(ps.direct_bytes == 0);
 		CHECK(st.files == 6 && st.dirs == 2);
 		CHECK(st.bytes == 75099 + 143417 + 1000 + 3 + (uint64_t)DB_PAGES * PS);
 		CHECK(same_tree(ref, dir));
@@ -715,7 +728,7 @@ static void test_direct(void)
 		int direct;      /* direct writes expected */
 	} runs[] = {
 	    {CF_POOL_DIRECT_ON, NULL, 1},
-	    {CF_POOL_DIRECT_AUTO, NULL, 0}, /* buffered by default */
+	    {CF_POOL_DIRECT_AUTO, NULL, 1}, /* direct by default */
 	    {CF_POOL_DIRECT_AUTO, "1", 1},
 	    {CF_POOL_DIRECT_AUTO, "0", 0},
 	    {CF_POOL_DIRECT_OFF, NULL, 0},
