@@ -21,6 +21,7 @@ struct idset {
 #define CF_REPO_READ_WINDOW (1u << 20)
 
 #define CF_REPO_WINDOWS 9 /* the one being read and up to 8 read ahead */
+#define CF_REPO_LOCAL_WINDOWS 4 /* file://: no read-ahead, one window per reader or so */
 
 struct repo_window {
 	uint8_t pack[32];
