@@ -173,6 +173,31 @@ struct cf_pool_item *cf_pool_item_new(struct cf_pool *p, struct cf_pool_file *f,
 	return it;
 }
 
+/* Append @it to the list @head/@tail (the queue, or a file's handed-over items). */
+static void item_push(struct cf_pool_item **head, struct cf_pool_item **tail,
+                      struct cf_pool_item *it)
+{
+	it->next = NULL;
+	if (*tail)
+		(*tail)->next = it;
+	else
+		*head = it;
+	*tail = it;
+}
+
+/* Take the first item of the list @head/@tail, or NULL when it is empty. */
+static struct cf_pool_item *item_pop(struct cf_pool_item **head, struct cf_pool_item **tail)
+{
+	struct cf_pool_item *it = *head;
+
+	if (it) {
+		*head = it->next;
+		if (!*head)
+			*tail = NULL;
+	}
+	return it;
+}
+
 static void item_drop(struct cf_pool *p, struct cf_pool_item *it)
 {
 	while (it) {
@@ -510,12 +535,7 @@ static void write_or_hand_over(struct cf_pool *p, struct wstate *w, struct cf_po
 			item_drop(p, it);
 			return;
 		}
-		it->next = NULL;
-		if (f->wait_tail)
-			f->wait_tail->next = it;
-		else
-			f->wait_head = it;
-		f->wait_tail = it;
+		item_push(&f->wait_head, &f->wait_tail, it);
 		f->nwait++;
 		pthread_mutex_unlock(&p->mu);
 		return;
@@ -529,15 +549,11 @@ static void write_or_hand_over(struct cf_pool *p, struct wstate *w, struct cf_po
 		if (rc)
 			cf_pool_fail(p, rc);
 		pthread_mutex_lock(&p->mu);
-		next = f->wait_head;
-		if (next) {
-			f->wait_head = next->next;
-			if (!f->wait_head)
-				f->wait_tail = NULL;
+		next = item_pop(&f->wait_head, &f->wait_tail);
+		if (next)
 			f->nwait--;
-		} else {
+		else
 			f->writing = 0;
-		}
 		pthread_cond_broadcast(&p->drained);
 		pthread_mutex_unlock(&p->mu);
 		item_drop(p, it); /* @next, if any, still holds a reference to @f */
@@ -561,10 +577,7 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&p->mu);
 			break;
 		}
-		it = p->head;
-		p->head = it->next;
-		if (!p->head)
-			p->tail = NULL;
+		it = item_pop(&p->head, &p->tail);
 		p->queued--;
 		pthread_cond_signal(&p->room);
 		pthread_mutex_unlock(&p->mu);
@@ -666,12 +679,7 @@ int cf_pool_submit(struct cf_pool *p, struct cf_pool_item *it)
 		pthread_cond_wait(&p->room, &p->mu);
 	rc = p->err;
 	if (!rc) {
-		it->next = NULL;
-		if (p->tail)
-			p->tail->next = it;
-		else
-			p->head = it;
-		p->tail = it;
+		item_push(&p->head, &p->tail, it);
 		p->queued++;
 		pthread_cond_signal(&p->more);
 	}
@@ -710,13 +718,10 @@ static void join_all(struct cf_pool *p)
 /* Drop the items no worker took (after an error or a cancel). */
 static void drop_queued(struct cf_pool *p)
 {
-	while (p->head) {
-		struct cf_pool_item *it = p->head;
+	struct cf_pool_item *it;
 
-		p->head = it->next;
+	while ((it = item_pop(&p->head, &p->tail)) != NULL)
 		item_drop(p, it);
-	}
-	p->tail = NULL;
 	p->queued = 0;
 }
 
