@@ -292,9 +292,8 @@ static struct repo_window *window_take(struct cf_repo *r, uint64_t len,
 				       const struct repo_window *keep)
 {
 	struct repo_window *best = NULL;
-	/* without read-ahead (file://) a few windows serve every reader (one more than the
-	 * restore's default 3 workers on 2 CPUs: 3 → 4 windows took the median of 5 cold
-	 * restores of medium from 5.1 to 4.7 s, ~6 MiB more); more cost memory */
+	/* file://: a window per reader (the restore's default 3 workers on 2 CPUs) and a few
+	 * for the read-ahead thread; more cost memory (docs/performance.md) */
 	int nwin = cf_storage_parallel(r->st) > 1 ? CF_REPO_WINDOWS : CF_REPO_LOCAL_WINDOWS;
 
 	for (int i = 0; i < nwin; i++) {
@@ -355,15 +354,7 @@ static void read_ahead(struct cf_repo *r, const char *name, const struct cf_blob
 }
 
 /*
- * Read the stored bytes of @loc through aligned windows: storage sees reads of
- * CF_REPO_READ_WINDOW-aligned ranges (whole packs when small), never a blob's exact
- * bounds, which would reveal chunk sizes. Windows are kept (and on remote storage read
- * ahead), so the next blobs of the same pack usually cost no request.
- * Copies the blob into *@out (malloc'ed). Takes r->win_mu (released while a local
- * window is read).
- */
-/*
- * Local storage (no read-ahead): read window @w without holding r->win_mu, so workers
+ * Local storage: read window @w without holding r->win_mu, so readers
  * wait for the disk side by side (the packs a backup wrote with O_DIRECT are not in the
  * page cache). The window is PENDING meanwhile: window_take skips it, and readers of the
  * same range wait on r->win_cv. Called and returns under r->win_mu; on failure the
@@ -386,46 +377,188 @@ static int read_unlocked(struct cf_repo *r, const char *name, struct repo_window
 	return rc;
 }
 
+/*
+ * file://: the read-ahead thread. Readers post the range after the window they used
+ * (local_ahead_post); the thread reads the next CF_REPO_LOCAL_AHEAD windows of that pack
+ * that no window holds yet, one at a time, as PENDING windows (read_unlocked), so the
+ * readers that come to them wait only for what is left of the read. A newer request
+ * replaces an older one. A failed read leaves its window EMPTY: the reader reads it
+ * again itself and reports the error.
+ */
+static void *local_ahead(void *arg)
+{
+	struct cf_repo *r = arg;
+
+	pthread_mutex_lock(&r->win_mu);
+	for (;;) {
+		struct repo_ahead q;
+
+		while (!r->ra_has && !r->ra_stop)
+			pthread_cond_wait(&r->ra_cv, &r->win_mu);
+		if (r->ra_stop)
+			break;
+		q = r->ra_req;
+		r->ra_has = 0;
+		for (int i = 0; i < CF_REPO_LOCAL_AHEAD && q.off < q.pack_size && !r->ra_has; i++) {
+			uint64_t len = q.pack_size - q.off < CF_REPO_READ_WINDOW ? q.pack_size - q.off
+										: CF_REPO_READ_WINDOW;
+			struct repo_window *w = window_find(r, q.pack, q.off, len);
+
+			if (!w) {
+				w = window_take(r, len, NULL);
+				if (!w || read_unlocked(r, q.name, w, q.pack, q.off, len) != 0)
+					break;
+				atomic_store(&w->rc, 0);
+			}
+			q.off += len;
+		}
+	}
+	pthread_mutex_unlock(&r->win_mu);
+	return NULL;
+}
+
+/* Ask the read-ahead thread (started at the first request) for the windows of @name
+ * from @off. Called under r->win_mu. */
+static void local_ahead_post(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
+			     uint64_t off)
+{
+	uint64_t o = off;
+	int missing = 0;
+
+	if (off >= loc->pack_size || r->ra_state < 0)
+		return;
+	for (int i = 0; i < CF_REPO_LOCAL_AHEAD && o < loc->pack_size && !missing; i++) {
+		uint64_t len = loc->pack_size - o < CF_REPO_READ_WINDOW ? loc->pack_size - o
+									 : CF_REPO_READ_WINDOW;
+
+		missing = !window_find(r, loc->pack, o, len);
+		o += len;
+	}
+	if (!missing) /* the thread has them, or is reading them */
+		return;
+	if (r->ra_state == 0) {
+		r->ra_state = pthread_create(&r->ra_tid, NULL, local_ahead, r) == 0 ? 1 : -1;
+		if (r->ra_state < 0)
+			return;
+	}
+	snprintf(r->ra_req.name, sizeof(r->ra_req.name), "%s", name);
+	memcpy(r->ra_req.pack, loc->pack, 32);
+	r->ra_req.off = off;
+	r->ra_req.pack_size = loc->pack_size;
+	r->ra_has = 1;
+	pthread_cond_signal(&r->ra_cv);
+}
+
+void cf_repo_stop_ahead(struct cf_repo *r)
+{
+	int running;
+
+	pthread_mutex_lock(&r->win_mu);
+	running = r->ra_state == 1;
+	r->ra_stop = 1;
+	r->ra_state = -1;
+	pthread_cond_broadcast(&r->ra_cv);
+	pthread_mutex_unlock(&r->win_mu);
+	if (running)
+		pthread_join(r->ra_tid, NULL);
+}
+
+/*
+ * file://: copy the stored bytes of @loc out of the windows that hold them, reading the
+ * missing ones: every local window is one aligned CF_REPO_READ_WINDOW of the pack (less
+ * at its end), so a blob that crosses a window boundary takes its parts from two
+ * windows and no byte of the pack is read twice while its window is kept. Then asks the
+ * read-ahead thread for the windows after the last one used. Sets *@out (malloc'ed).
+ */
+static int read_local(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
+		      uint8_t **out)
+{
+	uint64_t pos = loc->offset, end = pos + loc->length, wend = 0;
+	uint8_t *buf;
+	int rc = 0;
+
+	if (end > loc->pack_size)
+		return CF_E_CORRUPT; /* the cache says the blob ends past its pack */
+	buf = malloc(loc->length ? loc->length : 1);
+	if (!buf)
+		return -ENOMEM;
+	pthread_mutex_lock(&r->win_mu);
+	while (pos < end) {
+		struct repo_window *w = window_find(r, loc->pack, pos, 1);
+		uint64_t n;
+
+		if (w && atomic_load(&w->state) == WIN_PENDING) { /* being read: wait for it */
+			pthread_cond_wait(&r->win_cv, &r->win_mu);
+			continue;
+		}
+		if (!w) {
+			uint64_t lo = pos / CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
+			uint64_t len = loc->pack_size - lo < CF_REPO_READ_WINDOW ? loc->pack_size - lo
+										  : CF_REPO_READ_WINDOW;
+
+			w = window_take(r, len, NULL);
+			if (!w) { /* every window is being read into */
+				pthread_cond_wait(&r->win_cv, &r->win_mu);
+				continue;
+			}
+			rc = read_unlocked(r, name, w, loc->pack, lo, len);
+			if (rc)
+				break;
+			atomic_store(&w->rc, 0);
+		}
+		n = (end < w->off + w->len ? end : w->off + w->len) - pos;
+		memcpy(buf + (pos - loc->offset), w->buf + (pos - w->off), (size_t)n);
+		w->used = ++r->win_clock;
+		wend = w->off + w->len;
+		pos += n;
+	}
+	if (!rc && wend)
+		local_ahead_post(r, name, loc, wend);
+	pthread_mutex_unlock(&r->win_mu);
+	if (rc)
+		free(buf);
+	else
+		*out = buf;
+	return rc;
+}
+
+/*
+ * Read the stored bytes of @loc through aligned windows: storage sees reads of
+ * CF_REPO_READ_WINDOW-aligned ranges (whole packs when small), never a blob's exact
+ * bounds, which would reveal chunk sizes. Windows are kept and read ahead, so the next
+ * blobs of the same pack usually cost no request. Copies the blob into *@out
+ * (malloc'ed). Takes r->win_mu (released while a local window is read).
+ */
 static int read_windowed(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
 			 uint8_t **out)
 {
-	int local = cf_storage_parallel(r->st) <= 1;
 	uint64_t lo = loc->offset / CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
 	uint64_t hi = ((uint64_t)loc->offset + loc->length + CF_REPO_READ_WINDOW - 1) /
 		      CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
 	struct repo_window *w;
 	int rc = 0;
 
+	if (cf_storage_parallel(r->st) <= 1)
+		return read_local(r, name, loc, out);
 	if (hi > loc->pack_size)
 		hi = loc->pack_size;
 	if ((uint64_t)loc->offset + loc->length > hi)
 		return CF_E_CORRUPT; /* the cache says the blob ends past its pack */
 	pthread_mutex_lock(&r->win_mu);
-again:
 	w = window_find(r, loc->pack, loc->offset, loc->length);
-	if (w && atomic_load(&w->state) == WIN_PENDING) {
-		if (local) { /* another worker is reading it: wait, then look again */
-			pthread_cond_wait(&r->win_cv, &r->win_mu);
-			goto again;
-		}
+	if (w && atomic_load(&w->state) == WIN_PENDING)
 		cf_storage_wait_all(r->st);
-	}
 	if (w && atomic_load(&w->rc) != 0) {
 		atomic_store(&w->state, WIN_EMPTY); /* a failed read-ahead: read it here */
 		w = NULL;
 	}
 	if (!w) {
 		w = window_take(r, hi - lo, NULL);
-		if (!w && local) { /* every window is being read into */
-			pthread_cond_wait(&r->win_cv, &r->win_mu);
-			goto again;
-		}
 		if (!w) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		rc = local ? read_unlocked(r, name, w, loc->pack, lo, hi - lo)
-			   : cf_storage_get_range(r->st, name, lo, hi - lo, w->buf);
+		rc = cf_storage_get_range(r->st, name, lo, hi - lo, w->buf);
 		if (rc)
 			goto out;
 		memcpy(w->pack, loc->pack, 32);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /* The workers of the parallel restorer (restore/pool.h). */
-#include "restore/pool.h"
+#include "restore/pool-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,55 +17,22 @@
 #include "util/log.h"
 
 #define MAX_THREADS 64
-#define QUEUE_PER_THREAD 8
+#define QUEUE_PER_THREAD 8 /* queued items per worker: each holds an open file */
 #define WAIT_MAX 2 /* fetched items waiting for one file's writer (memory: blobs held) */
-#define WRITE_MAX (128u << 10) /* bytes per pwrite: the copy stays in the CPU cache */ /* queued items per worker: each holds an open file */
-#define PAGE 4096u                  /* direct writes never share a page with buffered ones */
-#define BOUNCE CF_POOL_DIRECT_STEP /* a worker's aligned buffer for direct writes */
-
-struct cf_pool {
-	pthread_mutex_t mu;
-	pthread_cond_t more; /* an item was queued, the end was announced, or an error */
-	pthread_cond_t room; /* an item was taken, or an error */
-	pthread_cond_t idle; /* a worker ended */
-	pthread_cond_t drained; /* a file's list of handed-over items got shorter, or an error */
-	struct cf_pool_item *head, *tail;
-	size_t queued, cap;
-	unsigned running; /* workers not yet ended */
-	int closing;      /* no more items will come */
-	int err;          /* the first error; 0 while all is well */
-	_Atomic uint64_t bytes;
-	int direct;             /* enum cf_pool_direct, AUTO resolved */
-	atomic_int nodirect;    /* O_DIRECT was refused: no more tries */
-	_Atomic uint64_t dbytes, bbytes, dfiles, fallbacks, test_writes;
-	cf_dbmap_get_fn get;
-	void *gctx;
-	const volatile sig_atomic_t *stop;
-	pthread_t *tids;
-	unsigned n;   /* threads started */
-	int joined;
-};
 
 /*
- * One worker per CPU, and one more while direct writes are on (a direct write waits for
- * the device: the extra worker computes meanwhile), at most DEFAULT_MAX: each holds
- * ~9 MiB (three buffers of the largest blob, a bounce and a group buffer), and the memory
- * bar is 64 MiB for the whole process. COFFER_THREADS may ask for more, up to MAX_THREADS.
+ * One worker per CPU, and one more while direct writes are on (the extra worker computes
+ * while another waits for a window read), at most DEFAULT_MAX: each holds ~7 MiB (three
+ * buffers of the largest blob, and a slot), and the memory bar is 64 MiB for the whole
+ * process. COFFER_THREADS may ask for more, up to MAX_THREADS.
  */
 #define DEFAULT_MAX 4
-static int direct_env_off(void)
-{
-	const char *env = getenv("COFFER_RESTORE_DIRECT");
-
-	return env && !strcmp(env, "0");
-}
-
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *env = getenv("COFFER_THREADS");
 
-	if (n >= 1 && !direct_env_off())
+	if (n >= 1 && !cf_pool_direct_env_off())
 		n++;
 	if (n > DEFAULT_MAX)
 		n = DEFAULT_MAX;
@@ -82,10 +49,11 @@ void cf_pool_fail(struct cf_pool *p, int err)
 	pthread_cond_broadcast(&p->more);
 	pthread_cond_broadcast(&p->room);
 	pthread_cond_broadcast(&p->drained);
+	pthread_cond_broadcast(&p->slot_back);
 	pthread_mutex_unlock(&p->mu);
 }
 
-static int failed(struct cf_pool *p)
+int cf_pool_failed(struct cf_pool *p)
 {
 	int e;
 
@@ -107,7 +75,7 @@ struct cf_pool_file *cf_pool_file_new(int fd, const char *path, mode_t mode,
 	}
 	f->fd = fd;
 	f->dfd = -1;
-	f->align = PAGE;
+	f->align = POOL_PAGE;
 	atomic_init(&f->buffered, 0);
 	f->refs = 1;
 	f->writing = 0;
@@ -131,21 +99,21 @@ void cf_pool_file_put(struct cf_pool *p, struct cf_pool_file *f)
 	if (!last)
 		return;
 	/* every write to the file has returned: now its mode and time */
-	if (!failed(p) && (fchmod(f->fd, f->mode) != 0 || futimens(f->fd, ts) != 0)) {
+	if (!cf_pool_failed(p) && (fchmod(f->fd, f->mode) != 0 || futimens(f->fd, ts) != 0)) {
 		int e = errno;
 
 		cf_log_err("cannot set the mode or time of \"%s\": %s",
 		           cf_archive_printable(f->path, shown, sizeof(shown)), strerror(e));
 		cf_pool_fail(p, -e);
 	}
-	if (f->dfd >= 0 && close(f->dfd) != 0 && !failed(p)) {
+	if (f->dfd >= 0 && close(f->dfd) != 0 && !cf_pool_failed(p)) {
 		int e = errno;
 
 		cf_log_err("cannot write \"%s\": %s",
 		           cf_archive_printable(f->path, shown, sizeof(shown)), strerror(e));
 		cf_pool_fail(p, -e);
 	}
-	if (close(f->fd) != 0 && !failed(p)) {
+	if (close(f->fd) != 0 && !cf_pool_failed(p)) {
 		int e = errno;
 
 		cf_log_err("cannot write \"%s\": %s",
@@ -210,218 +178,6 @@ static void item_drop(struct cf_pool *p, struct cf_pool_item *it)
 	}
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len > WRITE_MAX ? WRITE_MAX : len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* Direct writes (docs/restore.md, "Direct writes")                                    */
-
-/* A worker's own state: its bounce buffer, allocated at its first direct write and kept
- * so that its pages stay mapped and warm. */
-struct wstate {
-	uint8_t *bounce;
-	uint8_t *group; /* CF_POOL_DIRECT_STEP bytes, page-aligned: a group assembled */
-	int nobounce; /* the allocation failed: buffered writes */
-};
-
-void cf_pool_set_direct(struct cf_pool *p, enum cf_pool_direct mode)
-{
-	/* direct by default: docs/restore.md, "Direct writes"; COFFER_RESTORE_DIRECT=0 off */
-	if (mode == CF_POOL_DIRECT_AUTO)
-		mode = direct_env_off() ? CF_POOL_DIRECT_OFF : CF_POOL_DIRECT_ON;
-	p->direct = mode;
-}
-
-void cf_pool_stats(struct cf_pool *p, struct cf_pool_stats *out)
-{
-	out->direct_bytes = atomic_load(&p->dbytes);
-	out->buffered_bytes = atomic_load(&p->bbytes);
-	out->direct_files = atomic_load(&p->dfiles);
-	out->fallbacks = atomic_load(&p->fallbacks);
-}
-
-/* The errors with which a filesystem refuses O_DIRECT or a direct write's alignment. */
-static int refused(int e)
-{
-	return e == EINVAL || e == EOPNOTSUPP;
-}
-
-/* @f is written buffered from now on, and so is every file opened after it. */
-static void fall_back(struct cf_pool *p, struct cf_pool_file *f)
-{
-	char shown[256];
-
-	if (!atomic_exchange(&p->nodirect, 1))
-		cf_log_debug("a direct write to \"%s\" was refused: writing buffered",
-		             cf_archive_printable(f->path, shown, sizeof(shown)));
-	if (!atomic_exchange(&f->buffered, 1))
-		atomic_fetch_add(&p->fallbacks, 1);
-}
-
-/* The unit of a file's direct writes: a page, or the filesystem's block when larger;
- * 0 (buffered writes) for a block the bounce buffer cannot hold whole. */
-static uint32_t direct_unit(const struct stat *st)
-{
-	if (st->st_blksize <= (blksize_t)PAGE)
-		return PAGE;
-	if (st->st_blksize > (blksize_t)BOUNCE || st->st_blksize % PAGE)
-		return 0;
-	return (uint32_t)st->st_blksize;
-}
-
-void cf_pool_file_direct(struct cf_pool *p, struct cf_pool_file *f, int dirfd, uint64_t size)
-{
-	char shown[256];
-	struct stat a, b;
-	uint32_t unit;
-	int dfd;
-
-	if (p->direct == CF_POOL_DIRECT_OFF || atomic_load(&p->nodirect) || f->dfd >= 0)
-		return;
-	if (size < CF_POOL_DIRECT_MIN || fstat(f->fd, &a) != 0 || !S_ISREG(a.st_mode) ||
-	    !(unit = direct_unit(&a)))
-		return;
-	if (p->direct == CF_POOL_DIRECT_TEST_OPEN_EINVAL) {
-		dfd = -1;
-		errno = EINVAL;
-	} else {
-		dfd = openat(dirfd, f->path, O_WRONLY | O_DIRECT | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (dfd < 0) {
-		if (refused(errno)) {
-			atomic_fetch_add(&p->fallbacks, 1);
-			if (!atomic_exchange(&p->nodirect, 1))
-				cf_log_debug("O_DIRECT refused (%s): writing buffered", strerror(errno));
-		} else {
-			cf_log_debug("cannot open \"%s\" again with O_DIRECT: %s; writing it buffered",
-			             cf_archive_printable(f->path, shown, sizeof(shown)), strerror(errno));
-		}
-		return;
-	}
-	if (fstat(dfd, &b) != 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
-		cf_log_debug("\"%s\" opened again is another file: writing it buffered",
-		             cf_archive_printable(f->path, shown, sizeof(shown)));
-		close(dfd);
-		return;
-	}
-	/* blocks allocated now (unwritten): the direct writes are overwrites, which the
-	 * filesystem lets run side by side; a failure only loses that */
-	(void)fallocate(f->fd, 0, 0, (off_t)size);
-	f->align = unit;
-	f->dfd = dfd;
-	atomic_fetch_add(&p->dfiles, 1);
-}
-
-static int write_buffered(struct cf_pool *p, struct cf_pool_file *f, const uint8_t *buf,
-                          size_t len, uint64_t off)
-{
-	int rc = pwrite_all(f->fd, buf, len, off);
-
-	if (!rc)
-		atomic_fetch_add(&p->bbytes, len);
-	return rc;
-}
-
-/*
- * Write @len bytes at @off (both multiples of @f's unit) with O_DIRECT, through @w's
- * bounce buffer. *@done: the bytes written. Returns 0, 1 when the filesystem refused
- * (the rest is to be written buffered), or -errno.
- */
-static int write_direct(struct cf_pool *p, struct wstate *w, struct cf_pool_file *f,
-                        const uint8_t *buf, size_t len, uint64_t off, size_t *done)
-{
-	size_t step = BOUNCE - BOUNCE % f->align;
-
-	*done = 0;
-	while (*done < len) {
-		size_t n = len - *done > step ? step : len - *done;
-		ssize_t k;
-
-		const uint8_t *src = buf + *done;
-
-		if ((uintptr_t)src % PAGE) { /* an aligned buffer (a group) goes out as it is */
-			memcpy(w->bounce, src, n);
-			src = w->bounce;
-		}
-		if (p->direct == CF_POOL_DIRECT_TEST_WRITE_EINVAL &&
-		    atomic_fetch_add(&p->test_writes, 1) > 0) {
-			k = -1;
-			errno = EINVAL;
-		} else {
-			k = pwrite(f->dfd, src, n, (off_t)(off + *done));
-		}
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return refused(errno) ? 1 : -errno;
-		/* a short write: the part of a unit it wrote is written again, whole */
-		k -= k % (ssize_t)f->align;
-		if (k == 0)
-			return -EIO;
-		*done += (size_t)k;
-		atomic_fetch_add(&p->dbytes, (uint64_t)k);
-	}
-	return 0;
-}
-
-/*
- * Write the piece @buf[0..@len) at @off of @f: the whole units inside it direct, the
- * partial units at its ends (shared with the neighbouring pieces, or the file's last)
- * buffered, so that no unit is written both ways. A piece with less than @min bytes of
- * whole units (CF_POOL_DIRECT_MIN for a blob's piece, 1 for an assembled group) is written
- * buffered: a direct write waits for the device (~0.1 ms each here), which costs more
- * than a few page-cache pages.
- */
-static int write_piece(struct cf_pool *p, struct wstate *w, struct cf_pool_file *f,
-                       const uint8_t *buf, size_t len, uint64_t off, uint64_t min)
-{
-	uint64_t end = off + len, lo, hi;
-	size_t done = 0;
-	int rc;
-
-	if (f->dfd < 0 || atomic_load(&f->buffered) || atomic_load(&p->nodirect))
-		return write_buffered(p, f, buf, len, off);
-	lo = (off + f->align - 1) / f->align * f->align;
-	hi = end / f->align * f->align;
-	if (hi <= lo || hi - lo < min || w->nobounce)
-		return write_buffered(p, f, buf, len, off);
-	if (!w->bounce) {
-		void *b = NULL;
-
-		if (posix_memalign(&b, PAGE, BOUNCE) != 0) {
-			w->nobounce = 1;
-			return write_buffered(p, f, buf, len, off);
-		}
-		w->bounce = b;
-	}
-	rc = write_buffered(p, f, buf, (size_t)(lo - off), off);
-	if (!rc)
-		rc = write_direct(p, w, f, buf + (lo - off), (size_t)(hi - lo), lo, &done);
-	if (rc == 1) {
-		fall_back(p, f);
-		rc = write_buffered(p, f, buf + (lo - off) + done, (size_t)(hi - lo) - done,
-		                    lo + done);
-	}
-	if (!rc)
-		rc = write_buffered(p, f, buf + (hi - off), (size_t)(end - hi), hi);
-	return rc;
-}
-
-/* ---------------------------------------------------------------------------------- */
-
 /* Fetch the item's blob into it->buf and check its length. Logs its own errors. */
 static int fetch_item(struct cf_pool *p, struct cf_pool_item *it)
 {
@@ -433,7 +189,7 @@ static int fetch_item(struct cf_pool *p, struct cf_pool_item *it)
 	rc = p->get(p->gctx, CF_BLOB_DATA, it->id, &it->buf, &it->blen);
 	if (rc) {
 		it->buf = NULL;
-		if (!failed(p))
+		if (!cf_pool_failed(p))
 			cf_log_err("cannot restore \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
 			           cf_strerror(rc));
@@ -450,7 +206,7 @@ static int fetch_item(struct cf_pool *p, struct cf_pool_item *it)
 }
 
 /* Write the pieces of the fetched item @it. Logs its own errors. */
-static int write_item(struct cf_pool *p, struct wstate *w, const struct cf_pool_item *it)
+static int write_item(struct cf_pool *p, const struct cf_pool_item *it)
 {
 	char shown[256];
 	uint64_t done = 0;
@@ -461,12 +217,12 @@ static int write_item(struct cf_pool *p, struct wstate *w, const struct cf_pool_
 
 		if ((uint64_t)c->src + c->len > it->blen) /* the planner checked it: defensive */
 			return CF_E_CORRUPT;
-		rc = write_piece(p, w, it->file, it->buf + c->src, c->len, c->dst,
-		                 CF_POOL_DIRECT_MIN);
-		if (rc)
+		rc = cf_pool_direct_piece(p, it->file, it->buf + c->src, c->len, c->dst,
+		                          CF_POOL_DIRECT_MIN);
+		if (rc && !cf_pool_failed(p))
 			cf_log_err("cannot write \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
-			           strerror(-rc));
+			           rc < 0 ? strerror(-rc) : cf_strerror(rc));
 		done += c->len;
 	}
 	if (!rc)
@@ -475,21 +231,17 @@ static int write_item(struct cf_pool *p, struct wstate *w, const struct cf_pool_
 }
 
 /*
- * Fetch the items of the group @g, copy their pieces into the worker's group buffer, and
- * write the group's range from it. Logs its own errors.
+ * Fetch the items of the group @g, copy their pieces into a slot, and write the group's
+ * range from it. Logs its own errors.
  */
-static int run_group(struct cf_pool *p, struct wstate *w, struct cf_pool_item *g)
+static int run_group(struct cf_pool *p, struct cf_pool_item *g)
 {
 	char shown[256];
-	int rc;
+	struct cf_pool_slot *s;
+	int rc = cf_pool_direct_take(p, &s);
 
-	if (!w->group) {
-		void *b = NULL;
-
-		if (posix_memalign(&b, PAGE, CF_POOL_DIRECT_STEP) != 0)
-			return -ENOMEM;
-		w->group = b;
-	}
+	if (rc)
+		return rc;
 	for (struct cf_pool_item *it = g; it; it = it->part) {
 		rc = fetch_item(p, it);
 		for (uint32_t i = 0; !rc && i < it->ncopies; i++) {
@@ -500,19 +252,22 @@ static int run_group(struct cf_pool *p, struct wstate *w, struct cf_pool_item *g
 			    c->dst - g->gbase + c->len > g->glen)
 				rc = CF_E_CORRUPT;
 			else
-				memcpy(w->group + (c->dst - g->gbase), it->buf + c->src, c->len);
+				memcpy(s->data + (c->dst - g->gbase), it->buf + c->src, c->len);
 		}
 		free(it->buf);
 		it->buf = NULL;
-		if (rc)
+		if (rc) {
+			cf_pool_direct_give(p, s);
 			return rc;
+		}
 	}
 	/* one write for the whole group: direct however small its whole pages are */
-	rc = write_piece(p, w, g->file, w->group, g->glen, g->gbase, 1);
-	if (rc)
+	rc = cf_pool_direct_group(p, s, g->file, g->glen, g->gbase);
+	if (rc && !cf_pool_failed(p))
 		cf_log_err("cannot write \"%s\": %s",
-		           cf_archive_printable(g->file->path, shown, sizeof(shown)), strerror(-rc));
-	else
+		           cf_archive_printable(g->file->path, shown, sizeof(shown)),
+		           rc < 0 ? strerror(-rc) : cf_strerror(rc));
+	else if (!rc)
 		atomic_fetch_add(&p->bytes, g->glen);
 	return rc;
 }
@@ -522,7 +277,7 @@ static int run_group(struct cf_pool *p, struct wstate *w, struct cf_pool_item *g
  * writing its file (waiting while WAIT_MAX items wait there already); a worker that
  * writes a file also writes the items handed to it meanwhile, in their order.
  */
-static void write_or_hand_over(struct cf_pool *p, struct wstate *w, struct cf_pool_item *it)
+static void write_or_hand_over(struct cf_pool *p, struct cf_pool_item *it)
 {
 	struct cf_pool_file *f = it->file;
 
@@ -544,7 +299,7 @@ static void write_or_hand_over(struct cf_pool *p, struct wstate *w, struct cf_po
 	pthread_mutex_unlock(&p->mu);
 	while (it) {
 		struct cf_pool_item *next;
-		int rc = failed(p) ? 0 : write_item(p, w, it);
+		int rc = cf_pool_failed(p) ? 0 : write_item(p, it);
 
 		if (rc)
 			cf_pool_fail(p, rc);
@@ -564,7 +319,6 @@ static void write_or_hand_over(struct cf_pool *p, struct wstate *w, struct cf_po
 static void *worker(void *arg)
 {
 	struct cf_pool *p = arg;
-	struct wstate w = {0};
 
 	for (;;) {
 		struct cf_pool_item *it;
@@ -583,7 +337,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&p->mu);
 
 		if (it->glen) {
-			rc = run_group(p, &w, it);
+			rc = run_group(p, it);
 			if (rc)
 				cf_pool_fail(p, rc);
 			item_drop(p, it);
@@ -594,11 +348,9 @@ static void *worker(void *arg)
 			cf_pool_fail(p, rc);
 			item_drop(p, it);
 		} else {
-			write_or_hand_over(p, &w, it);
+			write_or_hand_over(p, it);
 		}
 	}
-	free(w.bounce);
-	free(w.group);
 	pthread_mutex_lock(&p->mu);
 	p->running--;
 	pthread_cond_broadcast(&p->idle);
@@ -636,13 +388,11 @@ int cf_pool_new(struct cf_pool **out, unsigned threads, cf_dbmap_get_fn get, voi
 	p->gctx = gctx;
 	p->stop = stop;
 	atomic_init(&p->bytes, 0);
-	atomic_init(&p->nodirect, 0);
-	atomic_init(&p->dbytes, 0);
-	atomic_init(&p->bbytes, 0);
-	atomic_init(&p->dfiles, 0);
-	atomic_init(&p->fallbacks, 0);
-	atomic_init(&p->test_writes, 0);
-	cf_pool_set_direct(p, CF_POOL_DIRECT_AUTO);
+	/* each worker holds at most one slot at a time, each writer one: one spare */
+	if (cf_pool_direct_init(p, threads + POOL_WRITERS + 1)) {
+		cf_pool_free(p);
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < threads; i++) {
 		pthread_mutex_lock(&p->mu);
 		p->running++;
@@ -750,8 +500,9 @@ int cf_pool_finish(struct cf_pool *p, void (*tick)(void *ctx), void *ctx)
 	}
 	pthread_mutex_unlock(&p->mu);
 	join_all(p);
+	cf_pool_direct_end(p); /* the writers finish what the workers queued */
 	drop_queued(p); /* after an error the workers left items behind */
-	rc = failed(p);
+	rc = cf_pool_failed(p);
 	return rc;
 }
 
@@ -774,7 +525,9 @@ void cf_pool_free(struct cf_pool *p)
 		pthread_mutex_unlock(&p->mu);
 		join_all(p);
 	}
+	cf_pool_direct_end(p);
 	drop_queued(p);
+	cf_pool_direct_free(p);
 	pthread_cond_destroy(&p->drained);
 	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->room);

@@ -19,11 +19,14 @@
  * thread that drops its last reference, after every write to it has returned.
  *
  * Direct writes (docs/restore.md, "Direct writes"): a file may also be open with O_DIRECT
- * (cf_pool_file_direct; on by default, $COFFER_RESTORE_DIRECT=0 turns it off). A worker then writes the whole pages (@align bytes each) inside
- * a piece from its own aligned bounce buffer through that descriptor, and the partial
- * pages at the piece's ends, which it may share with the neighbouring pieces, buffered:
- * no page is ever written both ways. A direct write refused with EINVAL turns the file
- * (and the files opened after it) to buffered writes; the restore goes on.
+ * (cf_pool_file_direct; on by default, $COFFER_RESTORE_DIRECT=0 turns it off). A worker
+ * then copies the whole pages (@align bytes each) inside a piece into the pool's aligned
+ * 1 MiB slots and queues them for the pool's writer threads, which write them through
+ * that descriptor while the worker goes on; the partial pages at the piece's ends, which
+ * it may share with the neighbouring pieces, it writes buffered itself: no page is ever
+ * written both ways. A queued slot holds a reference to its file. A direct write refused
+ * with EINVAL turns the file (and the files opened after it) to buffered writes; the
+ * restore goes on.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -82,8 +85,8 @@ int cf_pool_new(struct cf_pool **out, unsigned threads, cf_dbmap_get_fn get, voi
                 const volatile sig_atomic_t *stop);
 
 /* A piece is written direct only when it holds at least this many bytes of whole pages;
- * direct writes go out in steps of at most CF_POOL_DIRECT_STEP (a worker's buffer). */
-#define CF_POOL_DIRECT_MIN (256u << 10)
+ * direct writes go out in steps of at most CF_POOL_DIRECT_STEP (a slot). */
+#define CF_POOL_DIRECT_MIN (32u << 10)
 #define CF_POOL_DIRECT_STEP (1u << 20)
 
 /* How output files are written (cf_pool_set_direct). */
