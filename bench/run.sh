@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [PRESET...]        PRESETs: small medium heavydb tenx (default: small medium heavydb tenx)
 #   RUNS=2 bench/run.sh small       repetitions per tool (default 2 for small, 1 otherwise)
+#   RUNS_medium=3 bench/run.sh      repetitions for one preset only (RUNS_small, RUNS_heavydb...)
 #   TOOLS="restic" bench/run.sh     anchor tools besides Coffer (default: "restic borg")
 #
 # Builds Coffer (meson, debugoptimized, NDEBUG) into $COFFER_BUILD (default build-bench/),
@@ -118,7 +119,8 @@ for p in $PRESETS; do
 		continue
 	fi
 	store=$(store_for "$p")
-	runs=${RUNS:-$([ "$p" = small ] && echo 2 || echo 1)}
+	runs_var=RUNS_$p
+	runs=${!runs_var:-${RUNS:-$([ "$p" = small ] && echo 2 || echo 1)}}
 	echo "== $p: $runs run(s)" >&2
 	RUNS=$runs TOOLS=${TOOLS-restic borg} bash "$SHARED/anchors.sh" "$store" >"$LOGDIR/$p.txt" 2>&1 || true
 	{

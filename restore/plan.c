@@ -216,12 +216,18 @@ static int make_parents(struct plan *p, const char *path)
 	struct timespec keep = {.tv_nsec = UTIME_OMIT};
 	int rc = 0, made;
 
-	/* the folders of the last one known to exist (usually the previous entry's) exist */
+	/* the folders on the way to the last one known to exist (usually the previous
+	 * entry's) exist: skip the leading folders @path shares with it */
 	if (p->lastdir) {
-		size_t ll = strlen(p->lastdir);
+		size_t ll = strlen(p->lastdir), c = 0;
 
-		if (ll <= plen && !memcmp(p->lastdir, path, ll) && (ll == plen || path[ll] == '/'))
-			known = ll;
+		while (c < ll && c < plen && p->lastdir[c] == path[c])
+			c++;
+		if ((c == plen || path[c] == '/') && (c == ll || p->lastdir[c] == '/'))
+			known = c;
+		else /* back to the last folder boundary inside the shared part */
+			for (known = c; known > 0 && path[--known] != '/';)
+				;
 	}
 	if (!plen || known == plen)
 		return 0;

@@ -594,6 +594,31 @@ static void test_refusals(void)
 }
 
 /* --path selects entries (parents created); a path that comes twice: the later wins. */
+/* Files without folder entries, in an order that moves between branches whose names
+ * share leading characters: every missing folder must be made (the planner skips only
+ * the folders it knows exist). */
+static void test_implicit_parents(void)
+{
+	static const char *const paths[] = {"p/bx/f1", "p/b/f2", "p/b/c/f3", "p/bx/y/f4", "q/f5",
+	                                    "p/f6",    "pb/f7",  "p/b/c/d/f8", "p/b/cd/f9", "f10"};
+	char *ref = fresh("implicit-ref"), *dir = fresh("implicit");
+	struct cf_extract_stats st;
+	struct tree t;
+
+	tree_open(&t);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		add_file(&t, paths[i], 0644, 1600000000, 10 + i, (unsigned)(40 + i),
+		         (const size_t[]){10 + i}, 1);
+	tree_close(&t);
+	CHECK_RC(run_tar(&t, ref), 0);
+	CHECK_RC(run_plan(&t, dir, 2, NULL, 0, NULL, &st), 0);
+	CHECK(st.files == sizeof(paths) / sizeof(paths[0]));
+	CHECK(same_tree(ref, dir));
+	free(ref);
+	free(dir);
+	tree_free(&t);
+}
+
 static void test_select_and_twice(void)
 {
 	struct tree t;
@@ -830,6 +855,7 @@ int main(void)
 	test_failures();
 	test_refusals();
 	test_select_and_twice();
+	test_implicit_parents();
 	cf_extract_rmtree(base);
 	free(base);
 	for (size_t i = 0; i < nstore; i++)
