@@ -377,6 +377,12 @@ static int read_unlocked(struct cf_repo *r, const char *name, struct repo_window
 	return rc;
 }
 
+/* file://: the length of the local window at @off (aligned) of a pack of @pack_size bytes. */
+static uint64_t local_window_len(uint64_t pack_size, uint64_t off)
+{
+	return pack_size - off < CF_REPO_READ_WINDOW ? pack_size - off : CF_REPO_READ_WINDOW;
+}
+
 /*
  * file://: the read-ahead thread. Readers post the range after the window they used
  * (local_ahead_post); the thread reads the next CF_REPO_LOCAL_AHEAD windows of that pack
@@ -400,8 +406,7 @@ static void *local_ahead(void *arg)
 		q = r->ra_req;
 		r->ra_has = 0;
 		for (int i = 0; i < CF_REPO_LOCAL_AHEAD && q.off < q.pack_size && !r->ra_has; i++) {
-			uint64_t len = q.pack_size - q.off < CF_REPO_READ_WINDOW ? q.pack_size - q.off
-										: CF_REPO_READ_WINDOW;
+			uint64_t len = local_window_len(q.pack_size, q.off);
 			struct repo_window *w = window_find(r, q.pack, q.off, len);
 
 			if (!w) {
@@ -428,8 +433,7 @@ static void local_ahead_post(struct cf_repo *r, const char *name, const struct c
 	if (off >= loc->pack_size || r->ra_state < 0)
 		return;
 	for (int i = 0; i < CF_REPO_LOCAL_AHEAD && o < loc->pack_size && !missing; i++) {
-		uint64_t len = loc->pack_size - o < CF_REPO_READ_WINDOW ? loc->pack_size - o
-									 : CF_REPO_READ_WINDOW;
+		uint64_t len = local_window_len(loc->pack_size, o);
 
 		missing = !window_find(r, loc->pack, o, len);
 		o += len;
@@ -493,8 +497,7 @@ static int read_local(struct cf_repo *r, const char *name, const struct cf_blob_
 		}
 		if (!w) {
 			uint64_t lo = pos / CF_REPO_READ_WINDOW * CF_REPO_READ_WINDOW;
-			uint64_t len = loc->pack_size - lo < CF_REPO_READ_WINDOW ? loc->pack_size - lo
-										  : CF_REPO_READ_WINDOW;
+			uint64_t len = local_window_len(loc->pack_size, lo);
 
 			w = window_take(r, len, NULL);
 			if (!w) { /* every window is being read into */
