@@ -21,8 +21,7 @@ struct idset {
 #define CF_REPO_READ_WINDOW (1u << 20)
 
 #define CF_REPO_WINDOWS 9 /* the one being read and up to 8 read ahead */
-#define CF_REPO_LOCAL_WINDOWS 8 /* file://: one window per reader or so, and the read-ahead */
-#define CF_REPO_LOCAL_AHEAD 4   /* file://: windows a thread reads ahead of the readers */
+#define CF_REPO_LOCAL_WINDOWS 8 /* file://: two per reader or so (3 workers on 2 CPUs) */
 
 struct repo_window {
 	uint8_t pack[32];
@@ -64,17 +63,6 @@ struct cf_repo {
 	pthread_cond_t win_cv;  /* local storage: a window read without win_mu ended */
 	struct repo_window win[CF_REPO_WINDOWS]; /* windows read and read ahead */
 	uint64_t win_clock;
-	/* file://: the read-ahead thread (repo_sync.c), its request under win_mu */
-	pthread_t ra_tid;
-	int ra_state;           /* 0 not started, 1 running, -1 could not start */
-	int ra_stop;            /* the thread is to end */
-	int ra_has;             /* a request waits */
-	pthread_cond_t ra_cv;   /* a request came, or the end */
-	struct repo_ahead {
-		char name[CF_STORAGE_NAME_MAX];
-		uint8_t pack[32];
-		uint64_t off, pack_size;
-	} ra_req;
 	struct cf_packw *pack;  /* being filled; NULL when none */
 	uint32_t pack_epoch;    /* the epoch of @pack's blobs */
 	/* packs are numbered (tickets) when taken for upload; uploads finish in any order */
@@ -93,7 +81,5 @@ struct cf_repo {
 int cf_repo_idset_add(struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES]);
 int cf_repo_idset_has(const struct idset *s, uint8_t type, const uint8_t id[CF_BLOB_ID_BYTES]);
 void cf_repo_idset_clear(struct idset *s);
-/* End the local read-ahead thread, if it runs (repo_sync.c). */
-void cf_repo_stop_ahead(struct cf_repo *r);
 /* Wait for the background pack uploads and join their threads (repo_write.c). */
 void cf_repo_join_uploads(struct cf_repo *r);

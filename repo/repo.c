@@ -156,7 +156,6 @@ int cf_repo_open(struct cf_repo **out, const struct cf_repo_opts *o)
 	pthread_cond_init(&r->cv, NULL);
 	pthread_mutex_init(&r->win_mu, NULL);
 	pthread_cond_init(&r->win_cv, NULL);
-	pthread_cond_init(&r->ra_cv, NULL);
 	rc = cf_core_init();
 	if (!rc)
 		rc = cf_storage_open_with(&r->st, o->url, o->create, o->storage);
@@ -195,7 +194,6 @@ void cf_repo_free(struct cf_repo *r)
 	cf_repo_idset_clear(&r->inpack);
 	cf_repo_idset_clear(&r->excluded);
 	cf_cache_free(r->cache);
-	cf_repo_stop_ahead(r);
 	if (r->st)
 		cf_storage_wait_all(r->st); /* read-aheads write into the windows */
 	cf_storage_free(r->st);
@@ -211,7 +209,6 @@ void cf_repo_free(struct cf_repo *r)
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->win_mu);
 	pthread_cond_destroy(&r->win_cv);
-	pthread_cond_destroy(&r->ra_cv);
 	for (int i = 0; i < CF_REPO_WINDOWS; i++)
 		free(r->win[i].buf);
 	free(r);

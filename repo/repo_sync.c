@@ -292,8 +292,8 @@ static struct repo_window *window_take(struct cf_repo *r, uint64_t len,
 				       const struct repo_window *keep)
 {
 	struct repo_window *best = NULL;
-	/* file://: a window per reader (the restore's default 3 workers on 2 CPUs) and a few
-	 * for the read-ahead thread; more cost memory (docs/performance.md) */
+	/* file://: about two windows per reader (the restore's default 3 workers on 2 CPUs);
+	 * more cost memory and barely save reads (docs/performance.md) */
 	int nwin = cf_storage_parallel(r->st) > 1 ? CF_REPO_WINDOWS : CF_REPO_LOCAL_WINDOWS;
 
 	for (int i = 0; i < nwin; i++) {
@@ -384,100 +384,16 @@ static uint64_t local_window_len(uint64_t pack_size, uint64_t off)
 }
 
 /*
- * file://: the read-ahead thread. Readers post the range after the window they used
- * (local_ahead_post); the thread reads the next CF_REPO_LOCAL_AHEAD windows of that pack
- * that no window holds yet, one at a time, as PENDING windows (read_unlocked), so the
- * readers that come to them wait only for what is left of the read. A newer request
- * replaces an older one. A failed read leaves its window EMPTY: the reader reads it
- * again itself and reports the error.
- */
-static void *local_ahead(void *arg)
-{
-	struct cf_repo *r = arg;
-
-	pthread_mutex_lock(&r->win_mu);
-	for (;;) {
-		struct repo_ahead q;
-
-		while (!r->ra_has && !r->ra_stop)
-			pthread_cond_wait(&r->ra_cv, &r->win_mu);
-		if (r->ra_stop)
-			break;
-		q = r->ra_req;
-		r->ra_has = 0;
-		for (int i = 0; i < CF_REPO_LOCAL_AHEAD && q.off < q.pack_size && !r->ra_has; i++) {
-			uint64_t len = local_window_len(q.pack_size, q.off);
-			struct repo_window *w = window_find(r, q.pack, q.off, len);
-
-			if (!w) {
-				w = window_take(r, len, NULL);
-				if (!w || read_unlocked(r, q.name, w, q.pack, q.off, len) != 0)
-					break;
-				atomic_store(&w->rc, 0);
-			}
-			q.off += len;
-		}
-	}
-	pthread_mutex_unlock(&r->win_mu);
-	return NULL;
-}
-
-/* Ask the read-ahead thread (started at the first request) for the windows of @name
- * from @off. Called under r->win_mu. */
-static void local_ahead_post(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
-			     uint64_t off)
-{
-	uint64_t o = off;
-	int missing = 0;
-
-	if (off >= loc->pack_size || r->ra_state < 0)
-		return;
-	for (int i = 0; i < CF_REPO_LOCAL_AHEAD && o < loc->pack_size && !missing; i++) {
-		uint64_t len = local_window_len(loc->pack_size, o);
-
-		missing = !window_find(r, loc->pack, o, len);
-		o += len;
-	}
-	if (!missing) /* the thread has them, or is reading them */
-		return;
-	if (r->ra_state == 0) {
-		r->ra_state = pthread_create(&r->ra_tid, NULL, local_ahead, r) == 0 ? 1 : -1;
-		if (r->ra_state < 0)
-			return;
-	}
-	snprintf(r->ra_req.name, sizeof(r->ra_req.name), "%s", name);
-	memcpy(r->ra_req.pack, loc->pack, 32);
-	r->ra_req.off = off;
-	r->ra_req.pack_size = loc->pack_size;
-	r->ra_has = 1;
-	pthread_cond_signal(&r->ra_cv);
-}
-
-void cf_repo_stop_ahead(struct cf_repo *r)
-{
-	int running;
-
-	pthread_mutex_lock(&r->win_mu);
-	running = r->ra_state == 1;
-	r->ra_stop = 1;
-	r->ra_state = -1;
-	pthread_cond_broadcast(&r->ra_cv);
-	pthread_mutex_unlock(&r->win_mu);
-	if (running)
-		pthread_join(r->ra_tid, NULL);
-}
-
-/*
  * file://: copy the stored bytes of @loc out of the windows that hold them, reading the
  * missing ones: every local window is one aligned CF_REPO_READ_WINDOW of the pack (less
  * at its end), so a blob that crosses a window boundary takes its parts from two
- * windows and no byte of the pack is read twice while its window is kept. Then asks the
- * read-ahead thread for the windows after the last one used. Sets *@out (malloc'ed).
+ * windows and no byte of the pack is read twice while its window is kept. Sets *@out
+ * (malloc'ed).
  */
 static int read_local(struct cf_repo *r, const char *name, const struct cf_blob_loc *loc,
 		      uint8_t **out)
 {
-	uint64_t pos = loc->offset, end = pos + loc->length, wend = 0;
+	uint64_t pos = loc->offset, end = pos + loc->length;
 	uint8_t *buf;
 	int rc = 0;
 
@@ -512,11 +428,8 @@ static int read_local(struct cf_repo *r, const char *name, const struct cf_blob_
 		n = (end < w->off + w->len ? end : w->off + w->len) - pos;
 		memcpy(buf + (pos - loc->offset), w->buf + (pos - w->off), (size_t)n);
 		w->used = ++r->win_clock;
-		wend = w->off + w->len;
 		pos += n;
 	}
-	if (!rc && wend)
-		local_ahead_post(r, name, loc, wend);
 	pthread_mutex_unlock(&r->win_mu);
 	if (rc)
 		free(buf);
