@@ -310,6 +310,7 @@ static int refs_items(struct plan *p, struct cf_pool_file *f, const struct cf_ar
 			return -ENOMEM;
 		it->copy[0] = (struct cf_pool_copy){.dst = off, .src = 0, .len = e->refs[i].len};
 		it->ncopies = 1;
+		it->seq = i + 1; /* written front to back: pool_direct.c, slot_next */
 		off += e->refs[i].len;
 		rc = cf_pool_submit(p->pool, it);
 	}

@@ -33,6 +33,7 @@ struct cf_pool_slot {
 	size_t len;              /* queued: data[0..len) direct ... */
 	uint64_t off;            /* ... at this offset of f (both multiples of f->align) */
 	uint32_t head, tail;     /* queued: the buffered bytes around them */
+	int ordered;             /* queued: written after f's earlier ordered slots, not beside */
 };
 
 /* A slot's allocation: a page for a piece's head, POOL_SLOT_BYTES, a page for its tail. */
@@ -98,11 +99,18 @@ void cf_pool_direct_give(struct cf_pool *p, struct cf_pool_slot *s);
  * direct (copied into slots and queued for the writers) when they are at least @min
  * bytes and @f has a direct descriptor, the partial pages at its ends with them (by the
  * writer, buffered; by the caller when @f's unit is larger than a page), and otherwise
- * all of it buffered, now. Returns 0 or -errno of a
- * buffered write; a queued write's failure becomes the pool's error (logged there).
+ * all of it buffered, now. @ordered: @f's pieces come in file order, each where the last
+ * ended (the caller guarantees it): then every page but the file's last partial one is
+ * written whole and direct, the end of a piece waiting in @f's carry for the next piece
+ * (@min does not apply). Returns 0 or -errno of a buffered write; a queued write's
+ * failure becomes the pool's error (logged there).
  */
 int cf_pool_direct_piece(struct cf_pool *p, struct cf_pool_file *f, const uint8_t *buf,
-                         size_t len, uint64_t off, uint64_t min);
+                         size_t len, uint64_t off, uint64_t min, int ordered);
+
+/* cf_pool_direct_flush - write @f's carried page start buffered (after its pieces stopped
+ * coming in order, or at its end); a failure becomes the pool's error, logged. */
+void cf_pool_direct_flush(struct cf_pool *p, struct cf_pool_file *f);
 
 /*
  * cf_pool_direct_group - write the @len (<= POOL_SLOT_BYTES) bytes assembled at the

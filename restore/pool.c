@@ -79,6 +79,12 @@ struct cf_pool_file *cf_pool_file_new(int fd, const char *path, mode_t mode,
 	atomic_init(&f->buffered, 0);
 	f->refs = 1;
 	f->writing = 0;
+	f->wbusy = 0;
+	f->next_seq = 1;
+	f->size = 0;
+	f->carry = NULL;
+	f->carry_off = 0;
+	f->carry_len = 0;
 	f->wait_head = f->wait_tail = NULL;
 	f->nwait = 0;
 	f->mode = mode;
@@ -98,7 +104,11 @@ void cf_pool_file_put(struct cf_pool *p, struct cf_pool_file *f)
 	pthread_mutex_unlock(&p->mu);
 	if (!last)
 		return;
-	/* every write to the file has returned: now its mode and time */
+	/* every write to the file has returned: a page start still carried (the pieces did not
+	 * reach the file's end: the planner never does that), then its mode and time */
+	if (f->carry_len && !cf_pool_failed(p))
+		cf_pool_direct_flush(p, f);
+	free(f->carry);
 	if (!cf_pool_failed(p) && (fchmod(f->fd, f->mode) != 0 || futimens(f->fd, ts) != 0)) {
 		int e = errno;
 
@@ -218,7 +228,7 @@ static int write_item(struct cf_pool *p, const struct cf_pool_item *it)
 		if ((uint64_t)c->src + c->len > it->blen) /* the planner checked it: defensive */
 			return CF_E_CORRUPT;
 		rc = cf_pool_direct_piece(p, it->file, it->buf + c->src, c->len, c->dst,
-		                          CF_POOL_DIRECT_MIN);
+		                          CF_POOL_DIRECT_MIN, it->seq != 0);
 		if (rc && !cf_pool_failed(p))
 			cf_log_err("cannot write \"%s\": %s",
 			           cf_archive_printable(it->file->path, shown, sizeof(shown)),
@@ -272,26 +282,89 @@ static int run_group(struct cf_pool *p, struct cf_pool_item *g)
 	return rc;
 }
 
+/* Whether @it must wait: another worker writes its file, or an item before it
+ * (cf_pool_item.seq) is not written yet. Under p->mu. */
+static int must_wait(const struct cf_pool_item *it)
+{
+	return it->file->writing || (it->seq && it->seq != it->file->next_seq);
+}
+
+/* Hand @it to the file's list, which is kept in cf_pool_item.seq order. Under p->mu. */
+static void park(struct cf_pool_file *f, struct cf_pool_item *it)
+{
+	struct cf_pool_item **pp = &f->wait_head;
+
+	while (it->seq && *pp && (*pp)->seq && (*pp)->seq < it->seq)
+		pp = &(*pp)->next;
+	it->next = *pp;
+	*pp = it;
+	if (!it->next)
+		f->wait_tail = it;
+	f->nwait++;
+}
+
 /*
- * Write the fetched item @it (the worker's from now on), or hand it to the worker that is
- * writing its file (waiting while WAIT_MAX items wait there already); a worker that
- * writes a file also writes the items handed to it meanwhile, in their order.
+ * After an error, the items handed to @f that no worker will write (their predecessor
+ * was dropped): dropped, unless a worker writes @f, which drops them itself.
+ */
+static void release_parked(struct cf_pool *p, struct cf_pool_file *f)
+{
+	struct cf_pool_item *list = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	if (!f->writing) {
+		list = f->wait_head;
+		f->wait_head = f->wait_tail = NULL;
+		f->nwait = 0;
+		pthread_cond_broadcast(&p->drained);
+	}
+	pthread_mutex_unlock(&p->mu);
+	while (list) {
+		struct cf_pool_item *next = list->next;
+
+		item_drop(p, list);
+		list = next;
+	}
+}
+
+/* The handed-over item to write after @done, unlinked; NULL if none is due. Under p->mu. */
+static struct cf_pool_item *next_due(struct cf_pool *p, struct cf_pool_file *f,
+				     const struct cf_pool_item *done)
+{
+	struct cf_pool_item *next = f->wait_head;
+
+	if (done->seq)
+		f->next_seq = done->seq + 1;
+	/* after an error every item goes (unwritten), due or not */
+	if (!next || (!p->err && next->seq && next->seq != f->next_seq))
+		return NULL;
+	item_pop(&f->wait_head, &f->wait_tail);
+	f->nwait--;
+	return next;
+}
+
+/*
+ * Write the fetched item @it (the worker's from now on), or hand it to the file: to the
+ * worker that is writing it, or, for an ordered item whose predecessor is not written
+ * yet, to the worker that will write that one (waiting while WAIT_MAX items wait there
+ * already). A worker that writes a file also writes the items handed to it meanwhile,
+ * in order.
  */
 static void write_or_hand_over(struct cf_pool *p, struct cf_pool_item *it)
 {
 	struct cf_pool_file *f = it->file;
 
 	pthread_mutex_lock(&p->mu);
-	while (f->writing && f->nwait >= WAIT_MAX && !p->err)
+	while (must_wait(it) && f->nwait >= WAIT_MAX && !p->err)
 		pthread_cond_wait(&p->drained, &p->mu);
-	if (f->writing) {
+	if (must_wait(it)) {
 		if (p->err) { /* the writer drops what it holds; this one goes too */
 			pthread_mutex_unlock(&p->mu);
+			release_parked(p, f);
 			item_drop(p, it);
 			return;
 		}
-		item_push(&f->wait_head, &f->wait_tail, it);
-		f->nwait++;
+		park(f, it);
 		pthread_mutex_unlock(&p->mu);
 		return;
 	}
@@ -304,10 +377,8 @@ static void write_or_hand_over(struct cf_pool *p, struct cf_pool_item *it)
 		if (rc)
 			cf_pool_fail(p, rc);
 		pthread_mutex_lock(&p->mu);
-		next = item_pop(&f->wait_head, &f->wait_tail);
-		if (next)
-			f->nwait--;
-		else
+		next = next_due(p, f, it);
+		if (!next)
 			f->writing = 0;
 		pthread_cond_broadcast(&p->drained);
 		pthread_mutex_unlock(&p->mu);
@@ -346,6 +417,7 @@ static void *worker(void *arg)
 		rc = fetch_item(p, it);
 		if (rc) {
 			cf_pool_fail(p, rc);
+			release_parked(p, it->file);
 			item_drop(p, it);
 		} else {
 			write_or_hand_over(p, it);
@@ -470,8 +542,10 @@ static void drop_queued(struct cf_pool *p)
 {
 	struct cf_pool_item *it;
 
-	while ((it = item_pop(&p->head, &p->tail)) != NULL)
+	while ((it = item_pop(&p->head, &p->tail)) != NULL) {
+		release_parked(p, it->file); /* the later items of its file, handed over */
 		item_drop(p, it);
+	}
 	p->queued = 0;
 }
 

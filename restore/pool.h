@@ -47,6 +47,12 @@ struct cf_pool_file {
 	atomic_int buffered;     /* a direct write was refused: buffered writes only */
 	unsigned refs;           /* under the pool's mutex */
 	int writing;             /* under the pool's mutex: a worker is writing this file */
+	int wbusy;               /* under the pool's mutex: a writer thread writes a slot of it */
+	uint64_t next_seq;       /* under the pool's mutex: the ordered item to write next */
+	uint64_t size;           /* with dfd: the file's size */
+	uint8_t *carry;          /* with dfd: the start of a page whose rest comes with the next piece */
+	uint64_t carry_off;      /* ... its offset (a page boundary) */
+	uint32_t carry_len;      /* ... and length; 0 when none */
 	struct cf_pool_item *wait_head, *wait_tail; /* fetched items handed to that worker */
 	unsigned nwait;          /* their number (under the pool's mutex) */
 	mode_t mode;             /* set when the last reference goes */
@@ -72,6 +78,8 @@ struct cf_pool_item {
 	struct cf_pool_item *part; /* a group's next item (cf_pool_submit_group) */
 	uint64_t gbase;            /* a group's first item: the range its items fill */
 	uint32_t glen;             /* ... 0 for an item that is not a group */
+	uint64_t seq;              /* 1, 2, ...: the order in which a file's pieces are written
+	                            * (an ordinary file's chunks); 0: any order */
 	struct cf_pool_copy copy[];
 };
 

@@ -109,6 +109,7 @@ void cf_pool_file_direct(struct cf_pool *p, struct cf_pool_file *f, int dirfd, u
 	/* blocks allocated now (unwritten): the direct writes are overwrites, which the
 	 * filesystem lets run side by side; a failure only loses that */
 	(void)fallocate(f->fd, 0, 0, (off_t)size);
+	f->size = size;
 	f->align = unit;
 	f->dfd = dfd;
 	atomic_fetch_add(&p->dfiles, 1);
@@ -203,28 +204,64 @@ void cf_pool_direct_give(struct cf_pool *p, struct cf_pool_slot *s)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/*
+ * The first queued slot a writer may take (under p->mu), unlinked; NULL if none. An
+ * ordered slot waits while another writer writes a slot of its file: a file's pieces
+ * are then written front to back, so ext4 converts its preallocated (unwritten) blocks
+ * in order. Written side by side, their completions in any order split the file's
+ * extents into more than the inode holds; the extent tree grows an index block and,
+ * when the extents merge again, frees it, and on a filesystem mounted with `discard`
+ * without a journal that free is a synchronous discard (docs/performance.md).
+ */
+static struct cf_pool_slot *slot_next(struct cf_pool *p)
+{
+	struct cf_pool_slot *prev = NULL;
+
+	for (struct cf_pool_slot *s = p->whead; s; prev = s, s = s->next) {
+		if (s->ordered && s->f->wbusy)
+			continue;
+		if (prev)
+			prev->next = s->next;
+		else
+			p->whead = s->next;
+		if (p->wtail == s)
+			p->wtail = prev;
+		if (s->ordered)
+			s->f->wbusy = 1;
+		return s;
+	}
+	return NULL;
+}
+
 static void *writer(void *arg)
 {
 	struct cf_pool *p = arg;
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		struct cf_pool_slot *s = p->whead;
+		struct cf_pool_slot *s = slot_next(p);
 		struct cf_pool_file *f;
 
 		if (!s) {
-			if (p->wclosing)
+			if (p->wclosing && !p->whead)
 				break;
 			pthread_cond_wait(&p->wmore, &p->mu);
 			continue;
 		}
-		p->whead = s->next;
-		if (!p->whead)
-			p->wtail = NULL;
 		pthread_mutex_unlock(&p->mu);
 		slot_write(p, s);
 		f = s->f;
-		cf_pool_direct_give(p, s);
+		pthread_mutex_lock(&p->mu);
+		if (s->ordered) {
+			f->wbusy = 0;
+			if (p->whead) /* a slot of @f may wait for another writer */
+				pthread_cond_broadcast(&p->wmore);
+		}
+		s->f = NULL;
+		s->next = p->free_slots;
+		p->free_slots = s;
+		pthread_cond_signal(&p->slot_back);
+		pthread_mutex_unlock(&p->mu);
 		cf_pool_file_put(p, f); /* after the write: the last reference sets mode and time */
 		pthread_mutex_lock(&p->mu);
 	}
@@ -233,10 +270,11 @@ static void *writer(void *arg)
 }
 
 /* Queue the filled slot @s for a writer: @len bytes at @off of @f (a new reference),
- * with @head and @tail bytes around them. */
+ * with @head and @tail bytes around them; @ordered: after @f's earlier ordered slots. */
 static void slot_queue(struct cf_pool *p, struct cf_pool_slot *s, struct cf_pool_file *f,
-                       size_t len, uint64_t off, uint32_t head, uint32_t tail)
+                       size_t len, uint64_t off, uint32_t head, uint32_t tail, int ordered)
 {
+	s->ordered = ordered;
 	s->len = len;
 	s->off = off;
 	s->head = head;
@@ -302,13 +340,110 @@ static int goes_direct(struct cf_pool *p, struct cf_pool_file *f)
 	return f->dfd >= 0 && !atomic_load(&f->buffered) && !atomic_load(&p->nodirect);
 }
 
+void cf_pool_direct_flush(struct cf_pool *p, struct cf_pool_file *f)
+{
+	char shown[256];
+	int rc;
+
+	if (!f->carry_len)
+		return;
+	rc = write_buffered(p, f, f->carry, f->carry_len, f->carry_off);
+	f->carry_len = 0;
+	if (rc) {
+		cf_log_err("cannot write \"%s\": %s",
+		           cf_archive_printable(f->path, shown, sizeof(shown)), strerror(-rc));
+		cf_pool_fail(p, rc);
+	}
+}
+
+/* Write the rest of an in-order piece buffered: the carried page start, then
+ * @buf[0..@len) at @off (a fallback; the planner's pieces are contiguous). */
+static int stream_buffered(struct cf_pool *p, struct cf_pool_file *f, const uint8_t *buf,
+                           size_t len, uint64_t off)
+{
+	int rc = 0;
+
+	if (f->carry_len)
+		rc = write_buffered(p, f, f->carry, f->carry_len, f->carry_off);
+	f->carry_len = 0;
+	return rc ? rc : write_buffered(p, f, buf, len, off);
+}
+
+/*
+ * The pieces of a file written in order (cf_pool_item.seq), each starting where the last
+ * one ended: every page is written whole and direct, in slots that begin with the start
+ * of the page the last piece ended in (f->carry), and the end of this piece waits in
+ * f->carry for the next one; only the file's last partial page is written buffered. So
+ * the file's preallocated blocks are converted front to back with no page left over
+ * between pieces (docs/performance.md: each page left between direct writes splits the
+ * file's extents until writeback, and their merging frees extent index blocks).
+ */
+static int direct_stream(struct cf_pool *p, struct cf_pool_file *f, const uint8_t *buf,
+                         size_t len, uint64_t off)
+{
+	uint32_t c = f->carry_len;
+	uint64_t start = c ? f->carry_off : off, end = off + len, hi = end / POOL_PAGE * POOL_PAGE;
+	int last = end >= f->size;
+	uint32_t tail = (uint32_t)(end - hi);
+
+	if (hi <= start) { /* no whole page yet */
+		if (last)
+			return stream_buffered(p, f, buf, len, off);
+		if (!f->carry && !(f->carry = malloc(POOL_PAGE)))
+			return stream_buffered(p, f, buf, len, off);
+		memcpy(f->carry + c, buf, len);
+		f->carry_off = start;
+		f->carry_len = c + (uint32_t)len;
+		return 0;
+	}
+	for (uint64_t pos = start; pos < hi;) {
+		size_t n = hi - pos > POOL_SLOT_BYTES ? POOL_SLOT_BYTES : (size_t)(hi - pos);
+		uint32_t t = last && pos + n == hi ? tail : 0;
+		struct cf_pool_slot *s;
+		int rc;
+
+		if (!goes_direct(p, f) || (rc = cf_pool_direct_take(p, &s)) == -ENOMEM) {
+			size_t k = pos == start ? 0 : (size_t)(pos - off);
+
+			return stream_buffered(p, f, buf + k, len - k, off + k);
+		}
+		if (rc)
+			return rc;
+		if (pos == start && c) { /* the page the last piece ended in, completed */
+			memcpy(s->data, f->carry, c);
+			memcpy(s->data + c, buf, n - c + t);
+			f->carry_len = 0;
+		} else {
+			memcpy(s->data, buf + (pos - off), n + t);
+		}
+		slot_queue(p, s, f, n, pos, 0, t, 1);
+		pos += n;
+	}
+	if (!last && tail) {
+		if (!f->carry && !(f->carry = malloc(POOL_PAGE)))
+			return write_buffered(p, f, buf + (hi - off), tail, hi);
+		memcpy(f->carry, buf + (hi - off), tail);
+		f->carry_off = hi;
+		f->carry_len = tail;
+	}
+	return 0;
+}
+
 int cf_pool_direct_piece(struct cf_pool *p, struct cf_pool_file *f, const uint8_t *buf,
-                         size_t len, uint64_t off, uint64_t min)
+                         size_t len, uint64_t off, uint64_t min, int ordered)
 {
 	uint64_t end = off + len, lo, hi, pos, upto;
 	size_t step;
 	int carry, rc = 0;
 
+	if (ordered && f->align == POOL_PAGE && f->dfd >= 0) {
+		if (f->carry_len && f->carry_off + f->carry_len != off) /* not contiguous */
+			cf_pool_direct_flush(p, f);
+		if (goes_direct(p, f) && (f->carry_len || off % POOL_PAGE == 0))
+			return direct_stream(p, f, buf, len, off);
+		if (f->carry_len)
+			return stream_buffered(p, f, buf, len, off);
+	}
 	if (!goes_direct(p, f))
 		return write_buffered(p, f, buf, len, off);
 	lo = (off + f->align - 1) / f->align * f->align;
@@ -339,7 +474,7 @@ int cf_pool_direct_piece(struct cf_pool *p, struct cf_pool_file *f, const uint8_
 		if (rc)
 			return rc;
 		memcpy(s->data - h, buf + (pos - off) - h, h + n + t);
-		slot_queue(p, s, f, n, pos, h, t);
+		slot_queue(p, s, f, n, pos, h, t, 1);
 	}
 	if (!rc && !carry)
 		rc = write_buffered(p, f, buf + (hi - off), (size_t)(end - hi), hi);
@@ -368,7 +503,8 @@ int cf_pool_direct_group(struct cf_pool *p, struct cf_pool_slot *s, struct cf_po
 	if (f->align == POOL_PAGE) { /* the partial pages ride with the slot */
 		if (lo != off) /* the first whole page to the (aligned) data start */
 			memmove(s->data - (lo - off), s->data, len);
-		slot_queue(p, s, f, (size_t)(hi - lo), lo, (uint32_t)(lo - off), (uint32_t)(end - hi));
+		slot_queue(p, s, f, (size_t)(hi - lo), lo, (uint32_t)(lo - off), (uint32_t)(end - hi),
+			   0);
 		return 0;
 	}
 	rc = write_buffered(p, f, s->data, (size_t)(lo - off), off);
@@ -380,7 +516,7 @@ int cf_pool_direct_group(struct cf_pool *p, struct cf_pool_slot *s, struct cf_po
 	}
 	if (lo != off) /* the whole units to the slot's (aligned) data start */
 		memmove(s->data, s->data + (lo - off), (size_t)(hi - lo));
-	slot_queue(p, s, f, (size_t)(hi - lo), lo, 0, 0);
+	slot_queue(p, s, f, (size_t)(hi - lo), lo, 0, 0, 0);
 	return 0;
 }
 

@@ -710,7 +710,10 @@ static uint64_t unit_of(const char *dir)
 }
 
 /* The bytes of a file cut into @ncuts pieces of @cuts bytes that the page-granular
- * split writes direct (unit @unit); *@opened: whether the file gets O_DIRECT. */
+ * split writes direct (unit @unit); *@opened: whether the file gets O_DIRECT. With
+ * 4 KiB pages the pieces come in order and each page is written whole, so all but the
+ * last partial page goes direct; with larger units each piece's own whole units of at
+ * least CF_POOL_DIRECT_MIN bytes do. */
 static uint64_t file_direct(uint64_t unit, const size_t *cuts, size_t ncuts, int *opened)
 {
 	uint64_t n = 0, off = 0, len = 0;
@@ -718,6 +721,8 @@ static uint64_t file_direct(uint64_t unit, const size_t *cuts, size_t ncuts, int
 	for (size_t i = 0; i < ncuts; i++)
 		len += cuts[i];
 	*opened = unit && len >= CF_POOL_DIRECT_MIN;
+	if (unit == 4096)
+		return *opened ? len / unit * unit : 0;
 	for (size_t i = 0; *opened && i < ncuts; i++) {
 		uint64_t lo = (off + unit - 1) / unit * unit;
 		uint64_t hi = (off + cuts[i]) / unit * unit;
