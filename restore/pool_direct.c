@@ -194,13 +194,19 @@ static void slot_write(struct cf_pool *p, struct cf_pool_slot *s)
 	}
 }
 
-void cf_pool_direct_give(struct cf_pool *p, struct cf_pool_slot *s)
+/* Put @s back on the free list. Under p->mu. */
+static void slot_free_locked(struct cf_pool *p, struct cf_pool_slot *s)
 {
-	pthread_mutex_lock(&p->mu);
 	s->f = NULL;
 	s->next = p->free_slots;
 	p->free_slots = s;
 	pthread_cond_signal(&p->slot_back);
+}
+
+void cf_pool_direct_give(struct cf_pool *p, struct cf_pool_slot *s)
+{
+	pthread_mutex_lock(&p->mu);
+	slot_free_locked(p, s);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -257,10 +263,7 @@ static void *writer(void *arg)
 			if (p->whead) /* a slot of @f may wait for another writer */
 				pthread_cond_broadcast(&p->wmore);
 		}
-		s->f = NULL;
-		s->next = p->free_slots;
-		p->free_slots = s;
-		pthread_cond_signal(&p->slot_back);
+		slot_free_locked(p, s);
 		pthread_mutex_unlock(&p->mu);
 		cf_pool_file_put(p, f); /* after the write: the last reference sets mode and time */
 		pthread_mutex_lock(&p->mu);
